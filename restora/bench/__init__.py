@@ -1,0 +1,1 @@
+"""Benchmarks; each prints a Markdown table that BENCHMARKS.md quotes under its command."""

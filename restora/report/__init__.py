@@ -1,0 +1,1 @@
+"""Human-readable outputs: the degradation gallery (later: restoration reports)."""
