@@ -16,9 +16,16 @@ from pathlib import Path
 from restora.errors import RestoraError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line like every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    p = argparse.ArgumentParser(prog="restora", formatter_class=fmt,
+    p = _Parser(prog="restora", formatter_class=fmt,
                                 description="All-in-one image restoration toolkit.",
                                 epilog=textwrap.dedent("""\
         examples:
@@ -101,7 +108,6 @@ def _positive(name: str, v: int | None) -> None:
 def cmd_degrade(a: argparse.Namespace) -> int:
     from restora import io
     from restora.degrade import degrade
-    from restora.degrade.label import Label  # noqa: F401  (documented output type)
 
     _positive("--max-pixels", a.max_pixels)
     src, out = Path(a.input), Path(a.output)
@@ -109,14 +115,14 @@ def cmd_degrade(a: argparse.Namespace) -> int:
     lab_npz = out.with_name(out.name + ".label.npz")
     if out.resolve() == src.resolve():
         raise RestoraError(f"output {out} is the input; choose another name")
-    io.check_writable(out, overwrite=a.force)
+    io.check_destination(out, a.force)
     for p in (lab_json, lab_npz):
-        io.check_writable(p, overwrite=a.force)
+        io.check_destination(p, a.force)
     f = io.load(src, max_pixels=a.max_pixels)
     img, label = degrade(f.pixels, a.recipe, seed=a.seed)
     io.save(out, img, like=f, overwrite=a.force)
-    io.write_atomic(lab_json, json.dumps(label.to_dict(), indent=1).encode(), overwrite=a.force)
-    io.write_npz(lab_npz, label.arrays(), overwrite=a.force)
+    io.write_bytes(lab_json, json.dumps(label.to_dict(), indent=1).encode(), a.force)
+    io.write_npz(lab_npz, label.arrays(), a.force)
     steps = "; ".join(f"{s.op}(s={s.severity:.2f}{'@' + s.mask if s.mask else ''})" for s in label.steps)
     print(f"wrote {out} and {lab_json.name}, {lab_npz.name}: {steps}")
     return 0

@@ -1,0 +1,622 @@
+"""Train the perceiver on synthetic degradations of clean photos, generated on the fly.
+
+    python -m restora.train.perceiver --config small --steps 2000 --batch 128 --workers 14 \\
+        --device cuda --out runs/perceiver --images runs/wallpapers
+
+Data (:class:`PerceiverData`): sample ``i`` is a clean crop of :class:`restora.data.PairStream`
+(deterministic in (seed, i)), a *domain* and two degraded versions A and B of the same crop:
+
+* natural (80 %): the NATURAL operator pool on the colour crop;
+* medical (10 %): the crop made grayscale, pool :data:`MEDICAL` (CT-like noise, MRI-like
+  resolution loss and blur, Gaussian noise, contrast loss);
+* remote (10 %): the crop with at least one operator of :data:`REMOTE` (cloud, haze, resolution
+  loss, noise, defocus, JPEG). Without aerial photos this domain is defined by its degradations
+  (clouds above all), so the domain head can only be as good as that definition.
+
+B is a partial "restoration" of A (each operator dropped w.p. 0.25, else its severity scaled by
+U(0.1, 1.4), same noise realisation), the clean crop itself (15 %) or an independent recipe (25 %).
+Targets: type presence, severity where present, masks and maps average-pooled to 1/8 resolution,
+domain, quality z = (min(PSNR, 48) − 24) / 4 (the perceiver's quality logit), and for the
+comparator a soft label sigmoid((PSNR_B − PSNR_A) / 0.5 dB). Both A and B train every head.
+
+Resumes exactly: every batch is a fixed list of sample indices (step × batch + j), and the
+checkpoint holds model, optimiser, schedule and step, so a killed run restarted with the same
+command continues where its last checkpoint left off, bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from restora.data import PairStream, training_paths
+from restora.degrade import Label, RecipeItem, degrade
+from restora.degrade.fields import rng_for
+from restora.degrade.sample import NATURAL, random_recipe
+from restora.nets.perceiver import CONFIGS, DOMAINS, OPS, Perceiver, PerceiverOutput, perceiver
+
+try:
+    from tqdm import tqdm
+except ImportError:  # the GPU image may lack tqdm: print a line every so often instead
+
+    class tqdm:  # type: ignore[no-redef]
+        def __init__(self, iterable=None, total=None, initial=0, desc="", **_):
+            self.iterable, self.total, self.n, self.desc = iterable, total, initial, desc
+            self.t0, self.post = time.time(), ""
+
+        def __iter__(self):
+            for x in self.iterable:
+                yield x
+                self.update()
+
+        def update(self, k: int = 1) -> None:
+            self.n += k
+            if self.n % 50 == 0 or self.n == self.total:
+                print(f"{self.desc} {self.n}/{self.total} {time.time() - self.t0:.0f}s {self.post}",
+                      flush=True)
+
+        def set_postfix_str(self, s: str) -> None:
+            self.post = s
+
+        def close(self) -> None:
+            pass
+
+MEDICAL = ("ct_noise", "low_res", "blur_defocus", "blur_motion", "noise", "contrast")
+REMOTE = ("cloud", "haze", "low_res", "noise", "blur_defocus", "jpeg")
+DOMAIN_P = (0.8, 0.1, 0.1)
+POOLS = {"natural": NATURAL, "medical": MEDICAL, "remote": REMOTE}
+COUNTS = {"natural": (0.12, 0.43, 0.3, 0.15), "medical": (0.15, 0.45, 0.3, 0.1),
+          "remote": (0.0, 0.5, 0.35, 0.15)}
+PSNR_CAP = 48.0  # dB; identical images (PSNR = ∞) count as this
+N_OPS = len(OPS)
+
+
+def psnr(a: np.ndarray, b: np.ndarray, cap: float = PSNR_CAP) -> float:
+    """PSNR in dB of float images in [0, 1], capped at ``cap`` (identical images give ``cap``)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return cap if mse <= 10 ** (-cap / 10) else min(cap, -10.0 * math.log10(mse))
+
+
+def quality_z(psnr_db: float | np.ndarray) -> float | np.ndarray:
+    """Target of the quality logit: (min(PSNR, 48) − 24) / 4, so sigmoid(z) is
+    :func:`restora.nets.perceiver.quality_from_psnr`."""
+    return (np.minimum(psnr_db, PSNR_CAP) - 24.0) / 4.0
+
+
+def _pool8(m: np.ndarray) -> np.ndarray:
+    h, w = m.shape
+    return m.reshape(h // 8, 8, w // 8, 8).mean((1, 3), dtype=np.float32)
+
+
+def _gray(img: np.ndarray) -> np.ndarray:
+    y = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.ascontiguousarray(np.repeat(y[..., None], 3, axis=2), dtype=np.float32)
+
+
+def label_targets(label: Label, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Per-image targets from a degradation label: ``types`` (16, last = clean), ``severity``
+    (15, 0 where absent), ``dense_mask`` and ``dense_map`` (15 × H/8 × W/8)."""
+    h, w = shape
+    types = np.zeros(N_OPS + 1, np.float32)
+    sev = np.zeros(N_OPS, np.float32)
+    dmask = np.zeros((N_OPS, h // 8, w // 8), np.float32)
+    dmap = np.zeros((N_OPS, h // 8, w // 8), np.float32)
+    for s in label.steps:
+        j = OPS.index(s.op)
+        types[j], sev[j] = 1.0, s.severity
+        dmask[j] = _pool8(label.masks[s.op])
+        dmap[j] = _pool8(label.maps[s.op])
+    types[N_OPS] = float(not label.steps)
+    return {"types": types, "severity": sev, "dense_mask": dmask, "dense_map": dmap}
+
+
+class PerceiverData(Dataset):
+    """Map-style dataset: ``data[i]`` is a dict of numpy arrays (A and B images as 3×H×W plus
+    their targets), deterministic in (``seed``, ``i``); see the module docstring."""
+
+    def __init__(self, paths: Sequence[str | Path], crop: int = 128, seed: int = 0,
+                 max_side: int = 512, p_mask: float = 0.4) -> None:
+        if crop % 8:
+            raise ValueError(f"crop must be a multiple of 8, got {crop}")
+        self.stream = PairStream(paths, size=crop, seed=seed, max_side=max_side)
+        self.crop, self.seed, self.p_mask = crop, seed, p_mask
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def draw(self, i: int) -> tuple[np.ndarray, np.ndarray, Label, np.ndarray, Label, int]:
+        """(clean, A, label A, B, label B, domain index) for sample ``i``."""
+        rng = rng_for(self.seed, 202, i)
+        d = int(rng.choice(len(DOMAINS), p=DOMAIN_P))
+        domain = DOMAINS[d]
+        clean = self.stream.clean_crop(i)
+        pool = POOLS[domain]
+        if domain == "medical":
+            clean = _gray(clean)
+        elif domain == "natural" and float(np.abs(clean - clean.mean(2, keepdims=True)).mean()) < 0.01:
+            pool = tuple(p for p in pool if p != "saturation")  # no colour to lose
+        items_a = random_recipe(rng, pool, counts=COUNTS[domain], p_mask=self.p_mask)
+        seed_a = int(rng.integers(0, 2**31 - 1))
+        a, la = degrade(clean, items_a, seed=seed_a)
+        u = float(rng.random())
+        if items_a and u < 0.6:
+            items_b = [RecipeItem(it.name, float(np.clip(it.severity * rng.uniform(0.1, 1.4), 0.05, 1.0)),
+                                  {}, it.mask, it.coverage)
+                       for it in items_a if rng.random() >= 0.25]
+            seed_b = seed_a
+        elif items_a and u < 0.75:
+            items_b, seed_b = [], seed_a
+        else:
+            counts = (0.0,) + COUNTS[domain][1:]
+            items_b = random_recipe(rng, pool, counts=counts, p_mask=self.p_mask)
+            seed_b = int(rng.integers(0, 2**31 - 1))
+        b, lb = degrade(clean, items_b, seed=seed_b)
+        return clean, a, la, b, lb, d
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        clean, a, la, b, lb, d = self.draw(int(i))
+        shape = clean.shape[:2]
+        pa, pb = psnr(a, clean), psnr(b, clean)
+        out: dict[str, np.ndarray] = {}
+        for key, img, lab, p in (("a", a, la, pa), ("b", b, lb, pb)):
+            out[f"{key}_image"] = np.ascontiguousarray(img.transpose(2, 0, 1))
+            for k, v in label_targets(lab, shape).items():
+                out[f"{key}_{k}"] = v
+            out[f"{key}_psnr"] = np.float32(p)
+        out["domain"] = np.int64(d)
+        return out
+
+
+class StepBatches(Sampler[list[int]]):
+    """Batch ``s`` is the sample indices [s·batch, (s+1)·batch): a run resumed at step s sees
+    exactly the batches an uninterrupted run would."""
+
+    def __init__(self, start: int, stop: int, batch: int, offset: int = 0) -> None:
+        self.start, self.stop, self.batch, self.offset = start, stop, batch, offset
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for s in range(self.start, self.stop):
+            yield list(range(self.offset + s * self.batch, self.offset + (s + 1) * self.batch))
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+def _worker_init(_: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+# --------------------------------------------------------------------------------------------
+# losses and validation numbers
+
+LOSS_WEIGHTS = {"types": 1.0, "severity": 2.0, "dense": 1.0, "dense_sev": 2.0, "domain": 0.2,
+                "quality": 0.5, "compare": 0.5}
+
+
+def join_pair(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Stack the A and B halves of a batch into one batch of 2B images and targets."""
+    keys = [k[2:] for k in batch if k.startswith("a_")]
+    out = {k: torch.cat([batch["a_" + k], batch["b_" + k]]) for k in keys}
+    out["domain"] = torch.cat([batch["domain"], batch["domain"]])
+    return out
+
+
+def losses(out: PerceiverOutput, cmp_logit: torch.Tensor, t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Every loss term (unweighted) for a joined batch ``t`` of 2B images (A then B)."""
+    present = t["types"][:, :N_OPS]
+    n_present = present.sum().clamp(min=1.0)
+    z = (t["psnr"].clamp(max=PSNR_CAP) - 24.0) / 4.0  # quality_z, in torch
+    n = z.shape[0] // 2
+    dz = (t["psnr"][n:] - t["psnr"][:n]) / 0.5
+    return {
+        "types": F.binary_cross_entropy_with_logits(out.type_logits.float(), t["types"]),
+        "severity": ((out.severity.float() - t["severity"]).abs() * present).sum() / n_present,
+        "dense": F.binary_cross_entropy_with_logits(out.dense_logits.float(), t["dense_mask"]),
+        "dense_sev": (out.dense_severity.float() - t["dense_map"]).abs().mean(),
+        "domain": F.cross_entropy(out.domain_logits.float(), t["domain"]),
+        "quality": F.smooth_l1_loss(out.quality_logit.float(), z),
+        "compare": F.binary_cross_entropy_with_logits(cmp_logit.float(), torch.sigmoid(dz)),
+    }
+
+
+def total_loss(parts: dict[str, torch.Tensor]) -> torch.Tensor:
+    return sum(LOSS_WEIGHTS[k] * v for k, v in parts.items())
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation (average ranks for ties)."""
+    from scipy.stats import rankdata
+
+    if len(x) < 3:
+        return float("nan")
+    rx, ry = rankdata(x), rankdata(y)
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+@torch.no_grad()
+def validate(model: Perceiver, batches: list[dict[str, torch.Tensor]], device: torch.device,
+             amp: bool) -> dict[str, float]:
+    """Mean losses and headline numbers on a fixed validation set: micro-F1 of the detected types
+    (clean counts as a type), severity MAE (normalised units), domain accuracy, Spearman of the
+    quality score with PSNR (degraded images), comparator accuracy on pairs ≥ 1 dB apart."""
+    model.eval()
+    sums: dict[str, float] = {}
+    tp = fp = fn = 0.0
+    sev_err, sev_n, dom_ok, n_img = 0.0, 0.0, 0.0, 0
+    q, ps, cmp_ok, cmp_n = [], [], 0.0, 0.0
+    for batch in batches:
+        t = {k: v.to(device) for k, v in join_pair(batch).items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(t["image"])
+            n = t["image"].shape[0] // 2
+            c = model.compare(out.embedding[:n], out.embedding[n:])
+        for k, v in losses(out, c, t).items():
+            sums[k] = sums.get(k, 0.0) + float(v) * n
+        pred = (out.type_logits.float()[:, :N_OPS] > 0).float()
+        pred = torch.cat([pred, (pred.sum(1, keepdim=True) == 0).float()], 1)
+        tp += float((pred * t["types"]).sum())
+        fp += float((pred * (1 - t["types"])).sum())
+        fn += float(((1 - pred) * t["types"]).sum())
+        present = t["types"][:, :N_OPS]
+        sev_err += float(((out.severity.float() - t["severity"]).abs() * present).sum())
+        sev_n += float(present.sum())
+        dom_ok += float((out.domain_logits.argmax(1) == t["domain"]).sum())
+        n_img += t["image"].shape[0]
+        keep = t["psnr"] < PSNR_CAP
+        q.append(out.quality_logit.float()[keep].cpu().numpy())
+        ps.append(t["psnr"][keep].cpu().numpy())
+        d = t["psnr"][n:] - t["psnr"][:n]
+        far = d.abs() >= 1.0
+        cmp_ok += float(((c.float() > 0) == (d > 0))[far].sum())
+        cmp_n += float(far.sum())
+    model.train()
+    n_pairs = n_img / 2
+    res = {f"val_{k}": v / n_pairs for k, v in sums.items()}
+    res["val_loss"] = sum(LOSS_WEIGHTS[k] * res[f"val_{k}"] for k in LOSS_WEIGHTS)
+    res["val_f1"] = 2 * tp / max(2 * tp + fp + fn, 1.0)
+    res["val_sev_mae"] = sev_err / max(sev_n, 1.0)
+    res["val_domain_acc"] = dom_ok / max(n_img, 1)
+    res["val_spearman"] = spearman(np.concatenate(q), np.concatenate(ps))
+    res["val_compare_acc"] = cmp_ok / max(cmp_n, 1.0)
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# the training loop
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on. ``steps`` counts optimiser steps of ``batch`` pairs (each pair
+    is two degraded images, so 2·batch images per step)."""
+
+    config: str = "small"
+    steps: int = 2000
+    batch: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.02
+    warmup: int = 100
+    crop: int = 128
+    seed: int = 0
+    workers: int = 2
+    device: str = "cpu"
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    ckpt_every: int = 200
+    val_every: int = 0  # 0: at every checkpoint
+    val_pairs: int = 256
+    log_every: int = 10
+    out: str = "runs/perceiver"
+    images: str | None = None
+    max_side: int = 512
+    export: str | None = None  # default: OUT/perceiver_<config>.safetensors
+    compile: bool = False
+
+
+def _lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up (at most a tenth of the run), then cosine decay to 2 % of the peak at ``cfg.steps``."""
+    warm = min(cfg.warmup, max(1, cfg.steps // 10))
+    if step < warm:
+        return (step + 1) / warm
+    p = min(1.0, (step - warm) / max(1, cfg.steps - warm))
+    return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+def split_paths(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """Every 20th clean image is held out for validation (all of them are used for both when there
+    are fewer than 20; the validation stream then differs by its seed only)."""
+    paths = list(paths)
+    if len(paths) < 20:
+        return paths, paths
+    return [p for i, p in enumerate(paths) if i % 20], paths[::20]
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _hardware(device: torch.device) -> str:
+    cpu = platform.processor() or platform.machine()
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "none"
+    return (f"{gpu}; {cpu}, {os.cpu_count()} CPUs; torch {torch.__version__}; "
+            f"Python {platform.python_version()}")
+
+
+def train(cfg: TrainConfig, stop_at: int | None = None, progress: bool = True) -> dict:
+    """Train (or resume from ``cfg.out``/ckpt.pt) up to ``cfg.steps``; export at the end.
+
+    ``stop_at`` ends this call after that step, leaving a checkpoint (a planned interruption, as
+    tests and time-limited jobs use). Returns a summary dict (final losses, validation, paths).
+    """
+    out_dir = Path(cfg.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(cfg.device)
+    amp = cfg.amp and device.type == "cuda"
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(cfg.seed)
+    all_paths = training_paths([cfg.images] if cfg.images else None)
+    train_paths, val_paths = split_paths(all_paths)
+    data = PerceiverData(train_paths, crop=cfg.crop, seed=cfg.seed, max_side=cfg.max_side)
+    val_data = PerceiverData(val_paths, crop=cfg.crop, seed=cfg.seed + 7919, max_side=cfg.max_side)
+
+    model = perceiver(cfg.config).to(device)
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
+    ckpt_path, log_path = out_dir / "ckpt.pt", out_dir / "log.csv"
+    step, wall = 0, 0.0
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if ck["config"]["config"] != cfg.config:
+            raise ValueError(f"{ckpt_path} is a '{ck['config']['config']}' run, not '{cfg.config}'")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        step, wall = ck["step"], ck["wall"]
+        if progress:
+            print(f"resuming {ckpt_path} at step {step}", flush=True)
+    _truncate_log(log_path, step)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    run_model = torch.compile(model) if cfg.compile else model
+
+    def loader(ds: Dataset, sampler: Sampler, workers: int) -> DataLoader:
+        return DataLoader(ds, batch_sampler=sampler, num_workers=workers,
+                          worker_init_fn=_worker_init if workers else None,
+                          pin_memory=device.type == "cuda",
+                          prefetch_factor=4 if workers else None,
+                          persistent_workers=False)
+
+    val_batch = min(cfg.batch, cfg.val_pairs)
+    val_batches: list[dict[str, torch.Tensor]] | None = None
+
+    def run_validation() -> dict[str, float]:
+        nonlocal val_batches
+        if val_batches is None:
+            vb = StepBatches(0, max(1, cfg.val_pairs // val_batch), val_batch)
+            val_batches = list(loader(val_data, vb, cfg.workers))
+        return validate(model, val_batches, device, amp)
+
+    last = min(cfg.steps, stop_at if stop_at is not None else cfg.steps)
+    val_every = cfg.val_every or cfg.ckpt_every
+    summary: dict = {"step": step}
+    val: dict[str, float] = {}
+    if step < last:
+        model.train()
+        it = loader(data, StepBatches(step, last, cfg.batch), cfg.workers)
+        bar = tqdm(total=last, initial=step, desc="perceiver", disable=not progress,
+                   dynamic_ncols=True)
+        t0, t_data, t_last = time.time(), 0.0, time.time()
+        with open(log_path, "a", newline="") as fh:
+            writer = None
+            for batch in it:
+                t_data += time.time() - t_last
+                t = {k: v.to(device, non_blocking=True) for k, v in join_pair(batch).items()}
+                x = t["image"].contiguous(memory_format=torch.channels_last) \
+                    if device.type == "cuda" else t["image"]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    out = run_model(x)
+                    n = x.shape[0] // 2
+                    c = model.compare(out.embedding[:n], out.embedding[n:])
+                parts = losses(out, c, t)
+                loss = total_loss(parts)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+                opt.step()
+                sched.step()
+                step += 1
+                row = {"step": step, "loss": float(loss), **{k: float(v) for k, v in parts.items()},
+                       "lr": opt.param_groups[0]["lr"]}
+                if step % val_every == 0 or step == cfg.steps:
+                    val = run_validation()
+                    row |= val
+                if step % cfg.log_every == 0 or "val_loss" in row or step == last:
+                    if writer is None:
+                        writer = csv.DictWriter(fh, fieldnames=_LOG_FIELDS, extrasaction="ignore")
+                        if fh.tell() == 0:
+                            writer.writeheader()
+                    writer.writerow(row)
+                    fh.flush()
+                if step % cfg.ckpt_every == 0 or step == last:
+                    fh.flush()
+                    _save_atomic({"model": model.state_dict(), "opt": opt.state_dict(),
+                                  "sched": sched.state_dict(), "step": step,
+                                  "wall": wall + time.time() - t0, "config": asdict(cfg)}, ckpt_path)
+                bar.set_postfix_str(f"loss {float(loss):.3f} data {t_data / max(1e-9, time.time() - t0):.0%}")
+                bar.update(1)
+                summary["last_row"] = row
+                t_last = time.time()
+        bar.close()
+        wall += time.time() - t0
+        summary["data_wait_fraction"] = t_data / max(1e-9, time.time() - t0)
+    summary["step"] = step
+    summary["wall_s"] = wall
+    if step >= cfg.steps:
+        if not val:
+            val = run_validation()
+        export = Path(cfg.export) if cfg.export else out_dir / f"perceiver_{cfg.config}.safetensors"
+        card = export_model(model, export, cfg, val=val, wall_s=wall, n_images=len(all_paths),
+                            source=cfg.images or "Debian wallpapers (restora.data.wallpaper_paths)",
+                            hardware=_hardware(device))
+        summary |= {"export": str(export), "card": card, "val": val}
+    return summary
+
+
+_LOG_FIELDS = (["step", "loss", *LOSS_WEIGHTS, "lr"]
+               + [f"val_{k}" for k in LOSS_WEIGHTS]
+               + ["val_loss", "val_f1", "val_sev_mae", "val_domain_acc", "val_spearman",
+                  "val_compare_acc"])
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log rows after ``step`` (steps a killed run did after its last checkpoint)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return
+    keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    if len(keep) != len(rows):
+        with open(path, "w", newline="") as fh:
+            csv.writer(fh).writerows(keep)
+
+
+# --------------------------------------------------------------------------------------------
+# export and load
+
+
+def sha256_of(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def card_path(weights: str | Path) -> Path:
+    """The JSON card beside a weights file: ``perceiver_small.safetensors`` → ``perceiver_small.json``."""
+    return Path(weights).with_suffix(".json")
+
+
+def export_model(model: Perceiver, path: str | Path, cfg: TrainConfig, *, val: dict[str, float],
+                 wall_s: float, n_images: int, source: str, hardware: str) -> dict:
+    """Write the weights (fp32 safetensors, |w| < 1e-30 set to 0) and a JSON card beside them;
+    return the card."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu().contiguous()
+        if v.is_floating_point():
+            v = v.float()
+            v = torch.where(v.abs() < 1e-30, torch.zeros_like(v), v)
+        tensors[k] = v
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"model": "perceiver", "config": cfg.config})
+    os.replace(tmp, path)
+    os.chmod(path, 0o644)
+    n_params = sum(p.numel() for p in model.parameters())
+    card = {
+        "model": "perceiver", "config": cfg.config, "hyper_parameters": CONFIGS[cfg.config],
+        "file": path.name, "sha256": sha256_of(path), "bytes": path.stat().st_size,
+        "parameters": n_params,
+        "data": {"images": n_images, "source": source, "crop": cfg.crop, "max_side": cfg.max_side,
+                 "domains": dict(zip(DOMAINS, DOMAIN_P)),
+                 "synthesis": "restora.degrade on the fly (restora.train.perceiver.PerceiverData)",
+                 "held_out_for_validation": "every 20th image"},
+        "training": {"steps": cfg.steps, "batch_pairs": cfg.batch, "images_per_step": 2 * cfg.batch,
+                     "lr": cfg.lr, "weight_decay": cfg.weight_decay, "seed": cfg.seed,
+                     "wall_time_s": round(wall_s, 1), "hardware": hardware,
+                     "loss_weights": LOSS_WEIGHTS},
+        "validation": {k: round(v, 5) for k, v in val.items()},
+        "outputs": {"types": list(OPS) + ["clean"], "domains": list(DOMAINS),
+                    "quality": "sigmoid(quality_logit) ≈ sigmoid((PSNR_to_clean − 24 dB) / 4 dB)"},
+    }
+    cp = card_path(path)
+    tmp = cp.with_name(cp.name + ".tmp")
+    tmp.write_text(json.dumps(card, indent=1))
+    os.replace(tmp, cp)
+    return card
+
+
+def load_perceiver(path: str | Path, verify: bool = True) -> Perceiver:
+    """A perceiver in eval mode from an exported safetensors file (its card, when present beside
+    it, is checked against the file's sha256 if ``verify``)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    cp = card_path(path)
+    if verify and cp.exists():
+        want = json.loads(cp.read_text())["sha256"]
+        if sha256_of(path) != want:
+            raise ValueError(f"{path}: sha256 does not match its card {cp}")
+    with safe_open(str(path), framework="pt") as fh:
+        name = (fh.metadata() or {}).get("config", "small")
+    model = perceiver(name)
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()
+
+
+# --------------------------------------------------------------------------------------------
+# command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m restora.train.perceiver",
+                                description="Train the perceiver on synthetic degradations.")
+    d = TrainConfig()
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(d, f.name)
+        if f.type in ("bool", bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            kind = {"int": int, "float": float}.get(str(f.type), str)
+            p.add_argument(flag, type=kind, default=default, help=f"default {default}")
+    p.add_argument("--stop-at", type=int, default=None, help="end this call after that step "
+                   "(checkpoint kept; rerun the command to continue)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    stop_at = a.stop_at
+    cfg = TrainConfig(**{f.name: getattr(a, f.name) for f in fields(TrainConfig)})
+    if cfg.config not in CONFIGS:
+        raise SystemExit(f"unknown config {cfg.config!r} (known: {', '.join(CONFIGS)})")
+    print(json.dumps(asdict(cfg)), flush=True)
+    s = train(cfg, stop_at=stop_at)
+    print(json.dumps({k: v for k, v in s.items() if k != "card"}, indent=1, default=str), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
