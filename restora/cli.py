@@ -87,16 +87,31 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--force", action="store_true", help="overwrite an existing gallery")
 
     b = sub.add_parser("bench", formatter_class=fmt, help="benchmarks",
-                       description="Speed benchmarks of the synthesiser: 'ops' times every "
-                       "operator on a 512×512 photo (ratio to a bicubic resize measured in the same "
-                       "run); 'pairs' measures training-pair throughput per core.",
-                       epilog="examples:\n  restora bench ops --repeat 5\n"
-                       "  restora bench pairs --size 128 --count 200\n")
-    b.add_argument("suite", help="ops | pairs")
-    b.add_argument("--repeat", type=int, default=5, help="timed repeats per operator (ops)")
+                       description="Quality suites of shared/PROTOCOLS.md (three-deg, five-deg, "
+                       "weather, cdd11, composite, spatial, severity, unseen, multidomain): every "
+                       "method on a fixed seeded list of (clean image, recipe); a Markdown table on "
+                       "stdout. Speed suites: 'ops' (every degradation operator), 'tools' (every "
+                       "restoration tool), both on 512×512 as a ratio to a bicubic resize measured "
+                       "in the same run; 'pairs' (training-pair throughput per core).",
+                       epilog=textwrap.dedent("""\
+        examples:
+          restora bench three-deg --method identity --method classical
+          restora bench five-deg --method classical --out results/five-deg
+          restora bench composite --method classical --method bm3d --limit 10
+          restora bench spatial --images ~/photos/clean
+          restora bench ops --repeat 5
+          restora bench pairs --size 128 --count 200
+        """))
+    b.add_argument("suite", help="a quality suite, or ops | tools | pairs")
+    b.add_argument("--method", "-m", action="append", default=None,
+                   help="identity, classical, or a tool name; repeat to compare (default: identity, classical)")
+    b.add_argument("--images", help="clean image folder (default: the scikit-image photos; pairs: wallpapers)")
+    b.add_argument("--limit", type=int, default=None, help="only the first N items (quick runs)")
+    b.add_argument("--out", help="also write table.md, results.csv, results.json, plot.png here")
+    b.add_argument("--force", action="store_true", help="overwrite files in --out")
+    b.add_argument("--repeat", type=int, default=5, help="timed repeats (ops, tools)")
     b.add_argument("--size", type=int, default=128, help="crop size (pairs)")
     b.add_argument("--count", type=int, default=200, help="pairs to generate (pairs)")
-    b.add_argument("--images", help="clean image folder (pairs; default: installed wallpapers)")
     return p
 
 
@@ -178,17 +193,27 @@ def cmd_gallery(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    from restora.bench import synth
+    from restora.bench import runner, suites, synth
 
-    _positive("--repeat", a.repeat)
-    _positive("--size", a.size)
-    _positive("--count", a.count)
+    for name in ("--repeat", "--size", "--count", "--limit"):
+        _positive(name, getattr(a, name[2:]))
     if a.suite == "ops":
         print(synth.bench_ops(repeat=a.repeat))
+    elif a.suite == "tools":
+        print(synth.bench_tools(repeat=a.repeat))
     elif a.suite == "pairs":
         print(synth.bench_pairs(size=a.size, count=a.count, images=a.images))
+    elif a.suite in suites.NAMES:
+        if a.out:
+            runner.check_out(a.out, a.force)
+        records = runner.run(a.suite, a.method or ["identity", "classical"], images=a.images,
+                             limit=a.limit)
+        print(runner.table(records))
+        if a.out:
+            runner.write(records, a.out, overwrite=a.force)
     else:
-        raise RestoraError(f"unknown bench suite '{a.suite}' (known: ops, pairs)")
+        raise RestoraError(f"unknown bench suite '{a.suite}' "
+                           f"(known: {', '.join(suites.NAMES)}, ops, tools, pairs)")
     return 0
 
 

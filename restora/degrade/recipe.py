@@ -13,6 +13,7 @@ Examples: ``noise=25`` (σ = 25/255), ``noise=0.5`` (severity 0.5), ``haze=beta:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -48,7 +49,7 @@ def _number(text: str, where: str) -> float:
         v = float(text)
     except ValueError:
         raise RestoraError(f"recipe: '{text}' in '{where}' is not a number") from None
-    if v != v or v in (float("inf"), float("-inf")):
+    if not math.isfinite(v):
         raise RestoraError(f"recipe: '{text}' in '{where}' is not a finite number")
     return v
 

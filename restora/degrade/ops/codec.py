@@ -8,11 +8,11 @@ import numpy as np
 from PIL import Image
 
 
-def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+def jpeg(img: np.ndarray, quality: float) -> np.ndarray:
     """Re-encode as baseline JPEG at ``quality`` (1–100, libjpeg scale, 4:2:0 chroma)."""
     u8 = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(u8).save(buf, format="JPEG", quality=int(round(quality)), subsampling=2)
+    Image.fromarray(u8).save(buf, format="JPEG", quality=round(quality), subsampling=2)
     buf.seek(0)
     return np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255.0
 

@@ -39,7 +39,7 @@ def _line_kernel(length: float, angle_deg: float, width: float) -> np.ndarray:
     # A streak is brighter in its middle and fades at both ends (a falling drop over the exposure).
     n = max(int(length * 2), 2)
     for i, s in enumerate(np.linspace(-1, 1, n)):
-        x, y = int(round(c + s * dx)), int(round(c + s * dy))
+        x, y = round(c + s * dx), round(c + s * dy)
         k[y, x] = max(k[y, x], 1.0 - 0.6 * s * s)
     if width > 1.0:
         k = cv2.GaussianBlur(k, (0, 0), (width - 1.0) / 2 + 1e-3)
@@ -90,7 +90,7 @@ def snow(img: np.ndarray, density: float, size: float, angle: float, opacity: fl
         xs, ys = rng.uniform(0, w - 1, n_max), rng.uniform(0, h - 1, n_max)
         radii = size * rel * rng.lognormal(0.0, 0.35, n_max)
         tone = rng.uniform(0.7, 1.0, n_max) * bright
-        n = int(round(h * w / 10_000.0 * density * share))
+        n = round(h * w / 10_000.0 * density * share)
         # Flakes are soft discs: Gaussian splats, grouped by radius (0.5 px bins) for speed.
         bins = np.maximum(np.round(radii[:n] * 2.0) / 2.0, 0.5)
         canvas = np.zeros((h, w), np.float32)
@@ -124,7 +124,7 @@ def raindrop(img: np.ndarray, density: float, radius: float, blur: float, seed: 
     cx, cy = rng.uniform(0, w, n_max), rng.uniform(0, h, n_max)
     rs = radius * rng.lognormal(0.0, 0.3, n_max)
     elong = rng.uniform(1.0, 1.3, n_max)
-    n = int(round(h * w / 100_000.0 * density))
+    n = round(h * w / 100_000.0 * density)
     map_x, map_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     shade = np.ones((h, w), np.float32)
     mask = np.zeros((h, w), np.float32)

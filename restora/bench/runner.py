@@ -1,0 +1,170 @@
+"""The one benchmark runner: suites × methods → records, Markdown table, CSV, JSON, plot."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+import tracemalloc
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from restora.bench import suites
+from restora.bench.machine import describe
+from restora.bench.methods import resolve
+from restora.degrade import degrade
+from restora.errors import RestoraError
+from restora.metrics import niqe, psnr, ssim
+
+
+@dataclass
+class Record:
+    """One (item, method) result. PSNR/SSIM on RGB, 0–255 range, no border crop."""
+
+    suite: str
+    case: str
+    image: str
+    recipe: str
+    method: str
+    psnr_in: float
+    ssim_in: float
+    psnr: float
+    ssim: float
+    niqe: float
+    seconds: float
+    peak_mb: float
+
+
+def _niqe(img: np.ndarray) -> float:
+    try:
+        return float(niqe(img))
+    except RestoraError:  # too small or flat: the no-reference score is simply not defined
+        return float("nan")
+
+
+def run(suite: str, methods: list[str], images: str | None = None, limit: int | None = None,
+        progress: bool = True) -> list[Record]:
+    """Run ``methods`` on every item of ``suite`` (the first ``limit`` items if given)."""
+    fns = {m: resolve(m) for m in methods}
+    clean = dict(suites.clean_set(images))
+    todo = suites.items(suite, list(clean))
+    if limit is not None:
+        if limit <= 0:
+            raise RestoraError(f"--limit must be positive, got {limit}")
+        todo = todo[:limit]
+    records = []
+    bar = tqdm(total=len(todo) * len(fns), desc=suite, disable=not progress, unit="run")
+    for it in todo:
+        ref = suites.domain_view(clean[it.image], it.domain)
+        deg, label = degrade(ref, it.recipe, seed=it.seed)
+        p_in, s_in = psnr(ref, deg), ssim(ref, deg)
+        for name, fn in fns.items():
+            tracemalloc.start()
+            t = time.perf_counter()
+            out = fn(deg, label)
+            dt = time.perf_counter() - t
+            peak = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+            records.append(Record(suite, it.case, it.image, it.recipe, name, p_in, s_in,
+                                  psnr(ref, out), ssim(ref, out), _niqe(out), dt, peak))
+            bar.update()
+    bar.close()
+    return records
+
+
+def table(records: list[Record]) -> str:
+    """Markdown: one row per case (and the average), PSNR / SSIM per method, then NIQE, seconds
+    per image and peak memory per method."""
+    methods = list(dict.fromkeys(r.method for r in records))
+    cases = list(dict.fromkeys(r.case for r in records))
+
+    def mean(rs: list[Record], key: str) -> float:
+        vals = [getattr(r, key) for r in rs if np.isfinite(getattr(r, key))]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    head = "| case | input | " + " | ".join(methods) + " |"
+    lines = [head, "|---" * (len(methods) + 2) + "|"]
+    for case in [*cases, "**average**"]:
+        sel = records if case == "**average**" else [r for r in records if r.case == case]
+        row = [case, f"{mean(sel, 'psnr_in'):.2f} / {mean(sel, 'ssim_in'):.3f}"]
+        for m in methods:
+            rs = [r for r in sel if r.method == m]
+            row.append(f"{mean(rs, 'psnr'):.2f} / {mean(rs, 'ssim'):.3f}")
+        lines.append("| " + " | ".join(row) + " |")
+    for label, key, fmt in (("NIQE ↓", "niqe", "{:.2f}"), ("s / image", "seconds", "{:.3f}"),
+                            ("peak MB", "peak_mb", "{:.0f}")):
+        row = [label, ""] + [fmt.format(mean([r for r in records if r.method == m], key))
+                             for m in methods]
+        lines.append("| " + " | ".join(row) + " |")
+    n_img = len({r.image for r in records})
+    return (f"PSNR (dB) / SSIM, RGB, 0–255, no border crop; {n_img} images, "
+            f"{len(records) // max(len(methods), 1)} items. Machine: {describe()}.\n\n"
+            + "\n".join(lines))
+
+
+OUTPUTS = ("table.md", "results.csv", "results.json", "plot.png")
+
+
+def check_out(out_dir: str | Path, overwrite: bool) -> None:
+    """Refuse, before any work, an output folder that is a file or already holds results."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise RestoraError(f"--out {out} is a file, not a folder")
+    clash = [n for n in OUTPUTS if (out / n).exists()]
+    if clash and not overwrite:
+        raise RestoraError(f"{out / clash[0]} exists (use --force to overwrite)")
+    if not out.exists() and not out.parent.is_dir():
+        raise RestoraError(f"--out {out}: folder {out.parent} does not exist")
+
+
+def write(records: list[Record], out_dir: str | Path, overwrite: bool = False) -> list[Path]:
+    """table.md, results.csv, results.json and plot.png (mean PSNR per case per method)."""
+    from restora.io import write_bytes
+
+    out = Path(out_dir)
+    names = list(OUTPUTS)
+    check_out(out, overwrite)
+    out.mkdir(exist_ok=True)
+    rows = [asdict(r) for r in records]
+    write_bytes(out / "table.md", (table(records) + "\n").encode(), overwrite)
+    import io as _io
+
+    buf = _io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else list(Record.__annotations__))
+    w.writeheader()
+    w.writerows(rows)
+    write_bytes(out / "results.csv", buf.getvalue().encode(), overwrite)
+    write_bytes(out / "results.json", json.dumps(rows, indent=1).encode(), overwrite)
+    write_bytes(out / "plot.png", _plot(records), overwrite)
+    return [out / n for n in names]
+
+
+def _plot(records: list[Record]) -> bytes:
+    import io as _io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(dict.fromkeys(r.method for r in records))
+    cases = list(dict.fromkeys(r.case for r in records))
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(cases) * max(1, len(methods) / 2)), 4))
+    width = 0.8 / (len(methods) + 1)
+    x = np.arange(len(cases))
+    series = [("input", [np.mean([r.psnr_in for r in records if r.case == c]) for c in cases])]
+    series += [(m, [np.mean([r.psnr for r in records if r.case == c and r.method == m])
+                    for c in cases]) for m in methods]
+    for i, (name, vals) in enumerate(series):
+        ax.bar(x + (i - len(series) / 2 + 0.5) * width, vals, width, label=name)
+    ax.set_xticks(x, cases, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("PSNR (dB)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
