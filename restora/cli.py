@@ -86,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--force", action="store_true", help="overwrite an existing gallery")
 
+    t = sub.add_parser("train", formatter_class=fmt, help="train Restora's models",
+                       description="Train a model; the options after the model name go to its "
+                       "trainer (see `restora train perceiver --help`).",
+                       epilog="examples:\n  restora train perceiver --config tiny --steps 200\n"
+                       "  restora train perceiver --config small --minutes 8 --device cuda "
+                       "--workers 14 --images runs/wallpapers\n")
+    t.add_argument("model", choices=["perceiver"], help="which model")
+    t.add_argument("options", nargs=argparse.REMAINDER, help="options of the trainer")
+
     b = sub.add_parser("bench", formatter_class=fmt, help="benchmarks",
                        description="Quality suites of shared/PROTOCOLS.md (three-deg, five-deg, "
                        "weather, cdd11, composite, spatial, severity, unseen, multidomain): every "
@@ -109,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--limit", type=int, default=None, help="only the first N items (quick runs)")
     b.add_argument("--out", help="also write table.md, results.csv, results.json, plot.png here")
     b.add_argument("--force", action="store_true", help="overwrite files in --out")
+    b.add_argument("--weights", help="perceiver weights (perception)")
     b.add_argument("--repeat", type=int, default=5, help="timed repeats (ops, tools)")
     b.add_argument("--size", type=int, default=128, help="crop size (pairs)")
     b.add_argument("--count", type=int, default=200, help="pairs to generate (pairs)")
@@ -203,6 +213,12 @@ def cmd_bench(a: argparse.Namespace) -> int:
         print(synth.bench_tools(repeat=a.repeat))
     elif a.suite == "pairs":
         print(synth.bench_pairs(size=a.size, count=a.count, images=a.images))
+    elif a.suite == "perception":
+        from restora.bench import perception
+
+        if not a.weights:
+            raise RestoraError("bench perception needs --weights FILE.safetensors")
+        perception.main([a.weights])
     elif a.suite in suites.NAMES:
         if a.out:
             runner.check_out(a.out, a.force)
@@ -213,11 +229,18 @@ def cmd_bench(a: argparse.Namespace) -> int:
             runner.write(records, a.out, overwrite=a.force)
     else:
         raise RestoraError(f"unknown bench suite '{a.suite}' "
-                           f"(known: {', '.join(suites.NAMES)}, ops, tools, pairs)")
+                           f"(known: {', '.join(suites.NAMES)}, ops, tools, pairs, perception)")
     return 0
 
 
-COMMANDS = {"degrade": cmd_degrade, "metrics": cmd_metrics, "gallery": cmd_gallery, "bench": cmd_bench}
+def cmd_train(a: argparse.Namespace) -> int:
+    from restora.train import perceiver
+
+    return int(perceiver.main(a.options) or 0)
+
+
+COMMANDS = {"degrade": cmd_degrade, "metrics": cmd_metrics, "gallery": cmd_gallery,
+            "bench": cmd_bench, "train": cmd_train}
 
 
 def main(argv: list[str] | None = None) -> int:

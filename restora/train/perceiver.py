@@ -1,7 +1,10 @@
 """Train the perceiver on synthetic degradations of clean photos, generated on the fly.
 
-    python -m restora.train.perceiver --config small --steps 2000 --batch 128 --workers 14 \\
-        --device cuda --out runs/perceiver --images runs/wallpapers
+    python -m restora.train.perceiver --config small --minutes 8 --echo 2 --batch 128 \\
+        --workers 14 --device cuda --out runs/perceiver --images runs/wallpapers
+
+(``--steps N`` instead of ``--minutes`` fixes the length; ``--export PATH`` names the weights file,
+default ``OUT/perceiver_<config>.safetensors`` with ``OUT/perceiver_<config>.json`` beside it.)
 
 Data (:class:`PerceiverData`): sample ``i`` is a clean crop of :class:`restora.data.PairStream`
 (deterministic in (seed, i)), a *domain* and two degraded versions A and B of the same crop:
@@ -19,9 +22,11 @@ Targets: type presence, severity where present, masks and maps average-pooled to
 domain, quality z = (min(PSNR, 48) − 24) / 4 (the perceiver's quality logit), and for the
 comparator a soft label sigmoid((PSNR_B − PSNR_A) / 0.5 dB). Both A and B train every head.
 
-Resumes exactly: every batch is a fixed list of sample indices (step × batch + j), and the
-checkpoint holds model, optimiser, schedule and step, so a killed run restarted with the same
-command continues where its last checkpoint left off, bit for bit on CPU.
+Resumes exactly: generated batch d is the fixed sample indices [d·batch, (d+1)·batch), the flip
+or rotation of each echoed step is a function of the step, and the checkpoint holds model,
+optimiser, schedule and step, so a killed run restarted with the same command continues where its
+last checkpoint left off (bit for bit on CPU). To end a run early, rerun it with ``--steps`` set
+to the checkpoint's step: it then only validates and exports.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -54,18 +60,15 @@ try:
 except ImportError:  # the GPU image may lack tqdm: print a line every so often instead
 
     class tqdm:  # type: ignore[no-redef]
-        def __init__(self, iterable=None, total=None, initial=0, desc="", **_):
-            self.iterable, self.total, self.n, self.desc = iterable, total, initial, desc
-            self.t0, self.post = time.time(), ""
+        """The few features of tqdm used here: a line every 50 steps."""
 
-        def __iter__(self):
-            for x in self.iterable:
-                yield x
-                self.update()
+        def __init__(self, total=None, initial=0, desc="", disable=False, **_):
+            self.total, self.n, self.desc, self.disable = total, initial, desc, disable
+            self.t0, self.post = time.time(), ""
 
         def update(self, k: int = 1) -> None:
             self.n += k
-            if self.n % 50 == 0 or self.n == self.total:
+            if not self.disable and (self.n % 50 == 0 or self.n == self.total):
                 print(f"{self.desc} {self.n}/{self.total} {time.time() - self.t0:.0f}s {self.post}",
                       flush=True)
 
@@ -74,6 +77,7 @@ except ImportError:  # the GPU image may lack tqdm: print a line every so often 
 
         def close(self) -> None:
             pass
+
 
 MEDICAL = ("ct_noise", "low_res", "blur_defocus", "blur_motion", "noise", "contrast")
 REMOTE = ("cloud", "haze", "low_res", "noise", "blur_defocus", "jpeg")
@@ -98,13 +102,32 @@ def quality_z(psnr_db: float | np.ndarray) -> float | np.ndarray:
 
 
 def _pool8(m: np.ndarray) -> np.ndarray:
+    """Mean over 8×8 cells (H and W multiples of 8): area resampling is exactly that."""
     h, w = m.shape
-    return m.reshape(h // 8, 8, w // 8, 8).mean((1, 3), dtype=np.float32)
+    return cv2.resize(np.asarray(m, np.float32), (w // 8, h // 8), interpolation=cv2.INTER_AREA)
 
 
 def _gray(img: np.ndarray) -> np.ndarray:
     y = img @ np.array([0.299, 0.587, 0.114], np.float32)
     return np.ascontiguousarray(np.repeat(y[..., None], 3, axis=2), dtype=np.float32)
+
+
+def _chroma(img: np.ndarray) -> float:
+    return float(np.abs(img - img.mean(2, keepdims=True)).mean())
+
+
+def rescaled(items: list[RecipeItem], rng: np.random.Generator, p_drop: float = 0.0,
+             scale: tuple[float, float] = (0.1, 1.4)) -> list[RecipeItem]:
+    """The same recipe (operators, masks) with each operator dropped with probability ``p_drop``
+    and its severity otherwise multiplied by U(``scale``), kept in [0.05, 1]: rendered with the
+    same seed, a stronger or weaker (partly restored) version of the same degradation."""
+    out = []
+    for it in items:
+        if rng.random() < p_drop:
+            continue
+        s = float(np.clip(it.severity * rng.uniform(*scale), 0.05, 1.0))
+        out.append(RecipeItem(it.name, s, {}, it.mask, it.coverage))
+    return out
 
 
 def label_targets(label: Label, shape: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -147,17 +170,14 @@ class PerceiverData(Dataset):
         pool = POOLS[domain]
         if domain == "medical":
             clean = _gray(clean)
-        elif domain == "natural" and float(np.abs(clean - clean.mean(2, keepdims=True)).mean()) < 0.01:
+        elif domain == "natural" and _chroma(clean) < 0.01:
             pool = tuple(p for p in pool if p != "saturation")  # no colour to lose
         items_a = random_recipe(rng, pool, counts=COUNTS[domain], p_mask=self.p_mask)
         seed_a = int(rng.integers(0, 2**31 - 1))
         a, la = degrade(clean, items_a, seed=seed_a)
         u = float(rng.random())
         if items_a and u < 0.6:
-            items_b = [RecipeItem(it.name, float(np.clip(it.severity * rng.uniform(0.1, 1.4), 0.05, 1.0)),
-                                  {}, it.mask, it.coverage)
-                       for it in items_a if rng.random() >= 0.25]
-            seed_b = seed_a
+            items_b, seed_b = rescaled(items_a, rng, p_drop=0.25), seed_a
         elif items_a and u < 0.75:
             items_b, seed_b = [], seed_a
         else:
@@ -183,22 +203,22 @@ class PerceiverData(Dataset):
 
 class StepBatches(Sampler[list[int]]):
     """Batch ``s`` is the sample indices [s·batch, (s+1)·batch): a run resumed at step s sees
-    exactly the batches an uninterrupted run would."""
+    exactly the batches an uninterrupted run would. ``stop`` may be changed while iterating."""
 
-    def __init__(self, start: int, stop: int, batch: int, offset: int = 0) -> None:
-        self.start, self.stop, self.batch, self.offset = start, stop, batch, offset
+    def __init__(self, start: int, stop: int, batch: int) -> None:
+        self.start, self.stop, self.batch = start, stop, batch
 
     def __iter__(self) -> Iterator[list[int]]:
-        for s in range(self.start, self.stop):
-            yield list(range(self.offset + s * self.batch, self.offset + (s + 1) * self.batch))
+        s = self.start
+        while s < self.stop:
+            yield list(range(s * self.batch, (s + 1) * self.batch))
+            s += 1
 
     def __len__(self) -> int:
         return max(0, self.stop - self.start)
 
 
 def _worker_init(_: int) -> None:
-    import cv2
-
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
 
@@ -206,7 +226,9 @@ def _worker_init(_: int) -> None:
 # --------------------------------------------------------------------------------------------
 # losses and validation numbers
 
-LOSS_WEIGHTS = {"types": 1.0, "severity": 2.0, "dense": 1.0, "dense_sev": 2.0, "domain": 0.2,
+# Type and dense terms are summed over the operators (mean over images and cells), so each
+# operator's signal is not diluted by the number of operators.
+LOSS_WEIGHTS = {"types": 0.5, "severity": 2.0, "dense": 0.5, "dense_sev": 0.5, "domain": 0.2,
                 "quality": 0.5, "compare": 0.5}
 
 
@@ -218,7 +240,8 @@ def join_pair(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def losses(out: PerceiverOutput, cmp_logit: torch.Tensor, t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def losses(out: PerceiverOutput, cmp_logit: torch.Tensor,
+           t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Every loss term (unweighted) for a joined batch ``t`` of 2B images (A then B)."""
     present = t["types"][:, :N_OPS]
     n_present = present.sum().clamp(min=1.0)
@@ -226,10 +249,12 @@ def losses(out: PerceiverOutput, cmp_logit: torch.Tensor, t: dict[str, torch.Ten
     n = z.shape[0] // 2
     dz = (t["psnr"][n:] - t["psnr"][:n]) / 0.5
     return {
-        "types": F.binary_cross_entropy_with_logits(out.type_logits.float(), t["types"]),
+        "types": F.binary_cross_entropy_with_logits(out.type_logits.float(), t["types"],
+                                                    reduction="none").sum(1).mean(),
         "severity": ((out.severity.float() - t["severity"]).abs() * present).sum() / n_present,
-        "dense": F.binary_cross_entropy_with_logits(out.dense_logits.float(), t["dense_mask"]),
-        "dense_sev": (out.dense_severity.float() - t["dense_map"]).abs().mean(),
+        "dense": F.binary_cross_entropy_with_logits(out.dense_logits.float(), t["dense_mask"],
+                                                    reduction="none").sum(1).mean(),
+        "dense_sev": (out.dense_severity.float() - t["dense_map"]).abs().sum(1).mean(),
         "domain": F.cross_entropy(out.domain_logits.float(), t["domain"]),
         "quality": F.smooth_l1_loss(out.quality_logit.float(), z),
         "compare": F.binary_cross_entropy_with_logits(cmp_logit.float(), torch.sigmoid(dz)),
@@ -240,13 +265,20 @@ def total_loss(parts: dict[str, torch.Tensor]) -> torch.Tensor:
     return sum(LOSS_WEIGHTS[k] * v for k, v in parts.items())
 
 
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rank correlation (average ranks for ties)."""
-    from scipy.stats import rankdata
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 0..n−1, ties sharing their average rank."""
+    _, inv, counts = np.unique(np.asarray(x), return_inverse=True, return_counts=True)
+    start = np.cumsum(counts) - counts
+    return (start + (counts - 1) / 2.0)[inv.ravel()]
 
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN for fewer than 3 points."""
     if len(x) < 3:
         return float("nan")
-    rx, ry = rankdata(x), rankdata(y)
+    rx, ry = _ranks(x), _ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
@@ -305,7 +337,14 @@ def validate(model: Perceiver, batches: list[dict[str, torch.Tensor]], device: t
 @dataclass
 class TrainConfig:
     """Everything a run depends on. ``steps`` counts optimiser steps of ``batch`` pairs (each pair
-    is two degraded images, so 2·batch images per step)."""
+    is two degraded images, so 2·batch images per step).
+
+    ``echo`` > 1 reuses every generated batch for that many consecutive steps, each seeing it
+    under a different one of the 8 flips/rotations (data echoing: when the CPU workers cannot
+    keep the accelerator busy, echoed steps are nearly free). ``minutes`` > 0 measures the step
+    rate over 150 steps early in the session, then fixes ``steps`` so that the whole run (all
+    sessions together) ends within the budget; the cosine schedule follows the fixed ``steps``.
+    """
 
     config: str = "small"
     steps: int = 2000
@@ -327,10 +366,13 @@ class TrainConfig:
     max_side: int = 512
     export: str | None = None  # default: OUT/perceiver_<config>.safetensors
     compile: bool = False
+    echo: int = 1  # optimiser steps per generated batch, each under another flip/rotation
+    minutes: float = 0.0  # > 0: set ``steps`` to fill this wall-clock budget (measured early)
 
 
 def _lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up (at most a tenth of the run), then cosine decay to 2 % of the peak at ``cfg.steps``."""
+    """Linear warm-up (at most a tenth of the run), then cosine decay to 2 % of the peak
+    learning rate at ``cfg.steps``."""
     warm = min(cfg.warmup, max(1, cfg.steps // 10))
     if step < warm:
         return (step + 1) / warm
@@ -347,6 +389,27 @@ def split_paths(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     return [p for i, p in enumerate(paths) if i % 20], paths[::20]
 
 
+def _prefetch_for_shm(cfg: TrainConfig, verbose: bool) -> int:
+    """Batches each worker may queue: workers hand batches over in shared memory (/dev/shm),
+    which containers often keep small; queue fewer when it would not hold four per worker."""
+    if cfg.workers == 0:
+        return 2
+    per_batch = cfg.batch * (2 * 3 * cfg.crop**2 + 4 * 15 * (cfg.crop // 8) ** 2 + 64) * 4
+    try:
+        st = os.statvfs("/dev/shm")
+        free = st.f_bavail * st.f_frsize
+    except OSError:
+        return 2
+    for prefetch in (4, 2, 1):
+        if cfg.workers * prefetch * per_batch * 1.5 <= free:
+            return prefetch
+    if verbose:
+        print(f"warning: /dev/shm has {free / 2**20:.0f} MiB free; {cfg.workers} workers need "
+              f"about {cfg.workers * per_batch * 1.5 / 2**20:.0f} MiB: lower --workers or --batch "
+              "(or run the container with a larger --shm-size)", flush=True)
+    return 1
+
+
 def _save_atomic(obj: dict, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -360,20 +423,94 @@ def _hardware(device: torch.device) -> str:
             f"Python {platform.python_version()}")
 
 
+def _resume(cfg: TrainConfig, path: Path, model: Perceiver, opt: torch.optim.Optimizer,
+            sched: torch.optim.lr_scheduler.LRScheduler, device: torch.device,
+            verbose: bool) -> tuple[int, float]:
+    """Load ``path`` into model, optimiser and schedule; return (step, wall seconds so far)."""
+    ck = torch.load(path, map_location=device, weights_only=False)
+    if ck["config"]["config"] != cfg.config:
+        raise ValueError(f"{path} is a '{ck['config']['config']}' run, not '{cfg.config}'")
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["opt"])
+    sched.load_state_dict(ck["sched"])
+    if cfg.minutes > 0:  # the step count a budgeted run settled on
+        cfg.steps = ck["config"]["steps"]
+    changed = [k for k in ("batch", "seed", "crop", "images", "max_side", "steps", "lr")
+               if ck["config"].get(k) != getattr(cfg, k)]
+    if verbose:
+        if changed:
+            print(f"warning: resuming with another {', '.join(changed)} than the checkpoint's: "
+                  "the run will differ from an uninterrupted one", flush=True)
+        print(f"resuming {path} at step {ck['step']}", flush=True)
+    return ck["step"], ck["wall"]
+
+
+def dihedral(t: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
+    """Transform ``k`` ∈ 0..7 (k % 4 quarter turns, then a left-right flip when k ≥ 4) of the
+    images and dense targets of a batch; labels are invariant (crops are multiples of 8, so the
+    JPEG grid stays aligned)."""
+    if k == 0:
+        return t
+    out = dict(t)
+    for key in ("image", "dense_mask", "dense_map"):
+        v = torch.rot90(t[key], k % 4, dims=(-2, -1))
+        out[key] = v.flip(-1) if k >= 4 else v
+    return out
+
+
+def _echo_transform(step: int, echo: int) -> int:
+    """The flip/rotation used at optimiser ``step``: none for a batch's first use, then distinct
+    non-identity transforms for its echoes."""
+    k = step % echo
+    return 0 if k == 0 else (3 * (step // echo) + k - 1) % 7 + 1
+
+
+def _step(model: Perceiver, run_model, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
+          device: torch.device, amp: bool, transform: int = 0) -> dict[str, float]:
+    """One optimiser step on a batch of pairs; returns the loss terms as floats."""
+    t = {k: v.to(device, non_blocking=True) for k, v in join_pair(batch).items()}
+    t = dihedral(t, transform)
+    x = t["image"]
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        out = run_model(x)
+        n = x.shape[0] // 2
+        c = model.compare(out.embedding[:n], out.embedding[n:])
+    parts = losses(out, c, t)
+    loss = total_loss(parts)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+    opt.step()
+    return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()}}
+
+
 def train(cfg: TrainConfig, stop_at: int | None = None, progress: bool = True) -> dict:
     """Train (or resume from ``cfg.out``/ckpt.pt) up to ``cfg.steps``; export at the end.
 
     ``stop_at`` ends this call after that step, leaving a checkpoint (a planned interruption, as
-    tests and time-limited jobs use). Returns a summary dict (final losses, validation, paths).
+    tests and time-limited jobs use). A run whose checkpoint already reached ``cfg.steps`` only
+    validates and exports. Returns a summary dict (last losses, validation, export paths).
+    The main process uses the cores the data workers leave free (OpenMP threads competing with
+    busy workers for the same cores slow training down many times over).
     """
+    threads = torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(max(1, min(threads, (cores or 1) - cfg.workers)))
+    try:
+        return _train(cfg, stop_at, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: TrainConfig, stop_at: int | None, progress: bool) -> dict:
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.device)
     amp = cfg.amp and device.type == "cuda"
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(cfg.seed)
     all_paths = training_paths([cfg.images] if cfg.images else None)
     train_paths, val_paths = split_paths(all_paths)
@@ -381,111 +518,117 @@ def train(cfg: TrainConfig, stop_at: int | None = None, progress: bool = True) -
     val_data = PerceiverData(val_paths, crop=cfg.crop, seed=cfg.seed + 7919, max_side=cfg.max_side)
 
     model = perceiver(cfg.config).to(device)
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    matrices = [p for p in model.parameters() if p.ndim > 1]  # decayed; norms and biases not
+    others = [p for p in model.parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": matrices, "weight_decay": cfg.weight_decay},
+                             {"params": others, "weight_decay": 0.0}], lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
     ckpt_path, log_path = out_dir / "ckpt.pt", out_dir / "log.csv"
     step, wall = 0, 0.0
     if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ck["config"]["config"] != cfg.config:
-            raise ValueError(f"{ckpt_path} is a '{ck['config']['config']}' run, not '{cfg.config}'")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        step, wall = ck["step"], ck["wall"]
-        if progress:
-            print(f"resuming {ckpt_path} at step {step}", flush=True)
+        step, wall = _resume(cfg, ckpt_path, model, opt, sched, device, progress)
     _truncate_log(log_path, step)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     run_model = torch.compile(model) if cfg.compile else model
+    prefetch = _prefetch_for_shm(cfg, progress)
 
-    def loader(ds: Dataset, sampler: Sampler, workers: int) -> DataLoader:
-        return DataLoader(ds, batch_sampler=sampler, num_workers=workers,
-                          worker_init_fn=_worker_init if workers else None,
+    def loader(ds: Dataset, sampler: Sampler) -> DataLoader:
+        return DataLoader(ds, batch_sampler=sampler, num_workers=cfg.workers,
+                          worker_init_fn=_worker_init if cfg.workers else None,
                           pin_memory=device.type == "cuda",
-                          prefetch_factor=4 if workers else None,
-                          persistent_workers=False)
+                          prefetch_factor=prefetch if cfg.workers else None)
 
-    val_batch = min(cfg.batch, cfg.val_pairs)
-    val_batches: list[dict[str, torch.Tensor]] | None = None
+    val_batches: list[dict[str, torch.Tensor]] = []
 
     def run_validation() -> dict[str, float]:
-        nonlocal val_batches
-        if val_batches is None:
-            vb = StepBatches(0, max(1, cfg.val_pairs // val_batch), val_batch)
-            val_batches = list(loader(val_data, vb, cfg.workers))
+        if not val_batches:
+            vb = min(cfg.batch, cfg.val_pairs)
+            val_batches.extend(loader(val_data, StepBatches(0, max(1, cfg.val_pairs // vb), vb)))
         return validate(model, val_batches, device, amp)
 
-    last = min(cfg.steps, stop_at if stop_at is not None else cfg.steps)
+    budget = cfg.minutes * 60.0
+    if budget > 0 and (cfg.steps >= _UNCALIBRATED or not ckpt_path.exists()):
+        cfg.steps = _UNCALIBRATED  # until the step rate is measured
+    stop = stop_at if stop_at is not None else _UNCALIBRATED
+    last = min(cfg.steps, stop)
     val_every = cfg.val_every or cfg.ckpt_every
-    summary: dict = {"step": step}
+    summary: dict = {}
     val: dict[str, float] = {}
     if step < last:
         model.train()
-        it = loader(data, StepBatches(step, last, cfg.batch), cfg.workers)
-        bar = tqdm(total=last, initial=step, desc="perceiver", disable=not progress,
-                   dynamic_ncols=True)
-        t0, t_data, t_last = time.time(), 0.0, time.time()
+        echo = max(1, cfg.echo)
+        sampler = StepBatches(step // echo, -(-last // echo), cfg.batch)
+        bar = tqdm(total=None if last >= _UNCALIBRATED else last, initial=step, desc="perceiver",
+                   disable=not progress, dynamic_ncols=True)
+        t0, t_data, t_last, first = time.time(), 0.0, time.time(), step
+        mark: tuple[int, float] | None = None
         with open(log_path, "a", newline="") as fh:
-            writer = None
-            for batch in it:
+            writer = csv.DictWriter(fh, fieldnames=_LOG_FIELDS, extrasaction="ignore")
+            if fh.tell() == 0:
+                writer.writeheader()
+            for d, batch in enumerate(loader(data, sampler), start=step // echo):
                 t_data += time.time() - t_last
-                t = {k: v.to(device, non_blocking=True) for k, v in join_pair(batch).items()}
-                x = t["image"].contiguous(memory_format=torch.channels_last) \
-                    if device.type == "cuda" else t["image"]
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    out = run_model(x)
-                    n = x.shape[0] // 2
-                    c = model.compare(out.embedding[:n], out.embedding[n:])
-                parts = losses(out, c, t)
-                loss = total_loss(parts)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
-                opt.step()
-                sched.step()
-                step += 1
-                row = {"step": step, "loss": float(loss), **{k: float(v) for k, v in parts.items()},
-                       "lr": opt.param_groups[0]["lr"]}
-                if step % val_every == 0 or step == cfg.steps:
-                    val = run_validation()
-                    row |= val
-                if step % cfg.log_every == 0 or "val_loss" in row or step == last:
-                    if writer is None:
-                        writer = csv.DictWriter(fh, fieldnames=_LOG_FIELDS, extrasaction="ignore")
-                        if fh.tell() == 0:
-                            writer.writeheader()
-                    writer.writerow(row)
-                    fh.flush()
-                if step % cfg.ckpt_every == 0 or step == last:
-                    fh.flush()
-                    _save_atomic({"model": model.state_dict(), "opt": opt.state_dict(),
-                                  "sched": sched.state_dict(), "step": step,
-                                  "wall": wall + time.time() - t0, "config": asdict(cfg)}, ckpt_path)
-                bar.set_postfix_str(f"loss {float(loss):.3f} data {t_data / max(1e-9, time.time() - t0):.0%}")
-                bar.update(1)
-                summary["last_row"] = row
+                for s in range(d * echo, min((d + 1) * echo, last)):
+                    if s < step:  # resumed in the middle of a batch's echoes
+                        continue
+                    row = {"step": s + 1, "lr": opt.param_groups[0]["lr"],
+                           **_step(model, run_model, opt, batch, device, amp,
+                                   _echo_transform(s, echo))}
+                    sched.step()
+                    step = s + 1
+                    if budget > 0 and cfg.steps >= _UNCALIBRATED:
+                        if step == first + _CAL_SKIP:
+                            mark = (step, time.time())
+                        elif mark is not None and step == mark[0] + _CAL_STEPS:
+                            rate = (step - mark[0]) / (time.time() - mark[1])
+                            left = budget - wall - (time.time() - t0) - _RESERVE_S
+                            cfg.steps = max(step + 1, step + int(rate * left))
+                            last = min(cfg.steps, stop)
+                            sampler.stop = -(-last // echo)
+                            bar.total = last
+                            if progress:
+                                print(f"\n{rate:.2f} steps/s: {cfg.steps} steps fit "
+                                      f"{cfg.minutes:g} minutes", flush=True)
+                    if step % val_every == 0 or step == cfg.steps:
+                        val = run_validation()
+                        row |= val
+                    if step % cfg.log_every == 0 or "val_loss" in row or step == last:
+                        writer.writerow(row)
+                        fh.flush()
+                    if step % cfg.ckpt_every == 0 or step == last:
+                        _save_atomic({"model": model.state_dict(), "opt": opt.state_dict(),
+                                      "sched": sched.state_dict(), "step": step,
+                                      "config": asdict(cfg), "wall": wall + time.time() - t0},
+                                     ckpt_path)
+                    elapsed = max(1e-9, time.time() - t0)
+                    pairs_s = (step - first) * cfg.batch / echo / elapsed
+                    bar.set_postfix_str(f"loss {row['loss']:.3f} data-wait {t_data / elapsed:.0%} "
+                                        f"{pairs_s:.0f} pairs/s")
+                    bar.update(1)
+                    summary["last_row"] = row
+                if step >= last:
+                    break
                 t_last = time.time()
         bar.close()
-        wall += time.time() - t0
-        summary["data_wait_fraction"] = t_data / max(1e-9, time.time() - t0)
-    summary["step"] = step
-    summary["wall_s"] = wall
+        elapsed = time.time() - t0
+        wall += elapsed
+        summary["data_wait_fraction"] = t_data / max(1e-9, elapsed)
+        summary["pairs_per_s"] = (step - first) * cfg.batch / echo / max(1e-9, elapsed)
+    summary |= {"step": step, "wall_s": wall}
     if step >= cfg.steps:
-        if not val:
-            val = run_validation()
+        val = val or run_validation()
         export = Path(cfg.export) if cfg.export else out_dir / f"perceiver_{cfg.config}.safetensors"
         card = export_model(model, export, cfg, val=val, wall_s=wall, n_images=len(all_paths),
                             source=cfg.images or "Debian wallpapers (restora.data.wallpaper_paths)",
-                            hardware=_hardware(device))
+                            hardware=_hardware(device), throughput=summary.get("pairs_per_s"))
         summary |= {"export": str(export), "card": card, "val": val}
     return summary
 
 
+_UNCALIBRATED = 10**9  # ``steps`` of a --minutes run before its step rate is measured
+_CAL_SKIP, _CAL_STEPS = 50, 150  # a budgeted run times steps first+50 … first+200
+_RESERVE_S = 20.0  # seconds of a --minutes budget kept for the last validation and the export
 _LOG_FIELDS = (["step", "loss", *LOSS_WEIGHTS, "lr"]
                + [f"val_{k}" for k in LOSS_WEIGHTS]
                + ["val_loss", "val_f1", "val_sev_mae", "val_domain_acc", "val_spearman",
@@ -519,12 +662,13 @@ def sha256_of(path: str | Path) -> str:
 
 
 def card_path(weights: str | Path) -> Path:
-    """The JSON card beside a weights file: ``perceiver_small.safetensors`` → ``perceiver_small.json``."""
+    """The JSON card beside a weights file: ``x.safetensors`` → ``x.json``."""
     return Path(weights).with_suffix(".json")
 
 
 def export_model(model: Perceiver, path: str | Path, cfg: TrainConfig, *, val: dict[str, float],
-                 wall_s: float, n_images: int, source: str, hardware: str) -> dict:
+                 wall_s: float, n_images: int, source: str, hardware: str,
+                 throughput: float | None = None) -> dict:
     """Write the weights (fp32 safetensors, |w| < 1e-30 set to 0) and a JSON card beside them;
     return the card."""
     from safetensors.torch import save_file
@@ -536,6 +680,8 @@ def export_model(model: Perceiver, path: str | Path, cfg: TrainConfig, *, val: d
         v = v.detach().cpu().contiguous()
         if v.is_floating_point():
             v = v.float()
+            if not torch.isfinite(v).all():
+                raise ValueError(f"refusing to export: {k} holds NaN or infinite values")
             v = torch.where(v.abs() < 1e-30, torch.zeros_like(v), v)
         tensors[k] = v
     tmp = path.with_name(path.name + ".tmp")
@@ -553,11 +699,13 @@ def export_model(model: Perceiver, path: str | Path, cfg: TrainConfig, *, val: d
                  "held_out_for_validation": "every 20th image"},
         "training": {"steps": cfg.steps, "batch_pairs": cfg.batch, "images_per_step": 2 * cfg.batch,
                      "lr": cfg.lr, "weight_decay": cfg.weight_decay, "seed": cfg.seed,
+                     "echo": cfg.echo, "minutes_budget": cfg.minutes,
                      "wall_time_s": round(wall_s, 1), "hardware": hardware,
+                     "pairs_per_s_last_session": throughput and round(throughput, 1),
                      "loss_weights": LOSS_WEIGHTS},
         "validation": {k: round(v, 5) for k, v in val.items()},
         "outputs": {"types": list(OPS) + ["clean"], "domains": list(DOMAINS),
-                    "quality": "sigmoid(quality_logit) ≈ sigmoid((PSNR_to_clean − 24 dB) / 4 dB)"},
+                    "quality": "sigmoid(logit) ≈ sigmoid((PSNR_to_clean − 24 dB) / 4 dB)"},
     }
     cp = card_path(path)
     tmp = cp.with_name(cp.name + ".tmp")
@@ -614,7 +762,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown config {cfg.config!r} (known: {', '.join(CONFIGS)})")
     print(json.dumps(asdict(cfg)), flush=True)
     s = train(cfg, stop_at=stop_at)
-    print(json.dumps({k: v for k, v in s.items() if k != "card"}, indent=1, default=str), flush=True)
+    s.pop("card", None)
+    print(json.dumps(s, indent=1, default=str), flush=True)
     return 0
 
 

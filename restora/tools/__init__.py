@@ -1,0 +1,39 @@
+"""Restoration tools behind one interface (:class:`Tool`).
+
+``TOOLS`` lists every tool by name; ``candidates(op)`` gives the tools that treat a degradation,
+best first (the order of this table: quality first, speed second).
+"""
+
+from __future__ import annotations
+
+from restora.errors import RestoraError
+from restora.tools.base import Tool, ToolParam
+from restora.tools.classical import (
+    deblock,
+    deblur,
+    dehaze,
+    denoise,
+    derain,
+    lowlight,
+    tone,
+    upscale,
+)
+
+_ALL: list[Tool] = [*deblock.TOOLS, *denoise.TOOLS, *upscale.TOOLS, *deblur.TOOLS, *dehaze.TOOLS,
+                    *derain.TOOLS, *lowlight.TOOLS, *tone.TOOLS]
+TOOLS: dict[str, Tool] = {t.name: t for t in _ALL}
+
+
+def get_tool(name: str) -> Tool:
+    try:
+        return TOOLS[name]
+    except KeyError:
+        raise RestoraError(f"unknown tool '{name}' (known: {', '.join(TOOLS)})") from None
+
+
+def candidates(op: str) -> list[Tool]:
+    """Tools that treat degradation ``op``, in order of preference."""
+    return [t for t in _ALL if op in t.treats]
+
+
+__all__ = ["TOOLS", "Tool", "ToolParam", "candidates", "get_tool"]

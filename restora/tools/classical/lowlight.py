@@ -1,0 +1,155 @@
+"""Low-light enhancement: denoise in the sensor domain, then brighten through an illumination map.
+
+Follows LIME (Guo, Li & Ling, "LIME: Low-Light Image Enhancement via Illumination Map
+Estimation", TIP 2017): the illumination T is the maximum over R, G, B, refined by a
+structure-aware smoothing (here the guided filter of He et al. 2010, guided by T itself), and the
+image is split as ``L = T · R``. LIME brightens T by a gamma and keeps R; here T is brightened by
+the inverse of the exposure curve ``T ↦ (T / scale)^(1/γ)`` and the reflectance by the same power
+``R^ρ`` (ρ = 1/γ by default: a camera or synthetic tone curve darkens every channel by the same
+power, so the ratio R is darkened too; ρ = 1 is LIME's pure-illumination model). Working on the
+smooth T keeps the brightening stable where the signal is near zero.
+
+The shadows that the brightening lifts are noisy (Poisson–Gaussian sensor noise, few photons), so
+the noise is removed first, where it is simplest: in the dark image, made homoscedastic by the
+generalized Anscombe transform (Starck, Murtagh & Bijaoui 1998; algebraic inverse) and filtered
+by non-local means (Buades, Coll & Morel 2005; OpenCV's ``fastNlMeansDenoisingColored``). The
+sensor clips negative values, which lifts the black level by up to 0.4 σ_read; that bias is
+undone by inverting the mean of a rectified Gaussian before brightening.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import cv2
+import numpy as np
+from scipy.special import erf
+
+from restora.tools.base import Tool, ToolParam
+from restora.tools.classical.dehaze import guided_filter
+
+
+def estimate_photons(img: np.ndarray) -> float:
+    """Photons at full scale of a Poisson–Gaussian image, from the slope of the local noise
+    variance against the local mean (a robust version of Foi et al., "Practical Poissonian-
+    Gaussian noise modeling and fitting for single-image raw-data", TIP 2008): per channel, the
+    MAD of a 3×3 high-pass residual in 16 brightness bins, then a weighted line fit."""
+    means, variances = [], []
+    for c in range(img.shape[2]):
+        x = img[..., c].astype(np.float32)
+        resid = (x - cv2.blur(x, (3, 3), borderType=cv2.BORDER_REFLECT)).ravel()
+        level = cv2.blur(x, (7, 7), borderType=cv2.BORDER_REFLECT).ravel()
+        edges = np.quantile(level, np.linspace(0.02, 0.98, 17))
+        for lo, hi in pairwise(edges):
+            sel = (level >= lo) & (level < hi)
+            if sel.sum() < 200:
+                continue
+            r = resid[sel]
+            mad = np.median(np.abs(r - np.median(r))) * 1.4826
+            means.append(float(level[sel].mean()))
+            variances.append(float(mad * mad * 9.0 / 8.0))
+    if len(means) < 3:
+        return 1e4
+    slope = np.polyfit(np.asarray(means), np.asarray(variances), 1)[0]
+    return float(np.clip(1.0 / max(slope, 1e-6), 1.0, 1e5))
+
+
+def vst_denoise(img: np.ndarray, photons: float, read_sigma: float,
+                strength: float = 1.0) -> np.ndarray:
+    """Poisson–Gaussian denoising of a dark image: generalized Anscombe transform to unit noise
+    variance, non-local means (h = ``strength`` × the noise σ), algebraic inverse. ``photons``:
+    photons at intensity 1; ``read_sigma`` in /255."""
+    read = read_sigma / 255.0 * photons  # read noise in photon units
+    z = 2.0 * np.sqrt(np.maximum(img * photons + 0.375 + read * read, 0.0))
+    top = 2.0 * np.sqrt(photons + 0.375 + read * read)
+    gain = 255.0 / top  # unit noise in z → `gain` grey levels in uint8
+    u8 = np.clip(z * gain, 0, 255).round().astype(np.uint8)
+    h = float(strength * gain)
+    den = cv2.fastNlMeansDenoisingColored(u8, None, h, h, 7, 21).astype(np.float32) / gain
+    return np.clip(((den / 2.0) ** 2 - 0.375 - read * read) / photons, 0.0, 1.0).astype(np.float32)
+
+
+def unclip_black(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Undo the black-level lift of a sensor that clips read noise (σ in intensity) at 0: map the
+    mean of a rectified Gaussian, m(μ) = μ·Φ(μ/σ) + σ·φ(μ/σ), back to μ (clipped at 0)."""
+    if sigma <= 0:
+        return img
+    mu = np.linspace(-4.0 * sigma, 1.0, 4096)
+    u = mu / sigma
+    m = mu * 0.5 * (1.0 + erf(u / np.sqrt(2.0))) + sigma * np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi)
+    return np.maximum(np.interp(img, m, mu), 0.0).astype(np.float32)
+
+
+def illumination(img: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """LIME's illumination map: max over R, G, B, refined by a self-guided filter."""
+    t = img.max(axis=2)
+    return np.maximum(guided_filter(t, t, radius, eps), 1e-4).astype(np.float32)
+
+
+def enhance_lowlight(img: np.ndarray, scale: float | None = None, gamma: float = 2.0,
+                     rho: float | None = None, photons: float | None = None,
+                     read_sigma: float = 1.0, denoise: float = 1.0, radius: int = 8,
+                     eps: float = 1e-3) -> np.ndarray:
+    """Brighten an under-exposed image (LIME-style, see the module docstring).
+
+    ``scale``: the exposure the image was taken at (a white surface reads ``scale``); None sets it
+    to the 99.5th percentile of the illumination. ``gamma``: the tone exponent to undo.
+    ``rho``: exponent on the reflectance (None: 1/gamma). ``photons`` at full scale (None:
+    estimated) and ``read_sigma`` (/255) set the denoiser; ``denoise`` scales its strength
+    (0: off). ``radius`` (px) and ``eps`` (intensity²) refine the illumination map.
+    """
+    x = img.astype(np.float32)
+    if denoise > 0:
+        n = estimate_photons(x) if photons is None else float(photons)
+        x = vst_denoise(x, n, read_sigma, denoise)
+        x = unclip_black(x, read_sigma / 255.0)
+    t = illumination(x, radius, eps)
+    if scale is None:
+        scale = max(float(np.percentile(t, 99.5)), 1e-3)
+    inv = 1.0 / gamma
+    rho = inv if rho is None else rho
+    lifted = np.minimum(t / np.float32(scale), 1.0) ** np.float32(inv)
+    reflect = np.maximum(x / t[..., None], 0.0) ** np.float32(rho)
+    return np.clip(lifted[..., None] * reflect, 0.0, 1.0).astype(np.float32)
+
+
+def _tune(op: str, p: dict) -> dict:
+    """Low light: the true exposure scale and gamma; photons at full scale = peak × scale; the
+    read noise as given."""
+    if op != "low_light":
+        return {}
+    out: dict = {}
+    if "scale" in p:
+        out["scale"] = float(np.clip(p["scale"], 0.005, 1.0))
+    if "gamma" in p:
+        out["gamma"] = float(np.clip(p["gamma"], 1.0, 5.0))
+    if "peak" in p and "scale" in p:
+        out["photons"] = float(np.clip(p["peak"] * p["scale"], 1.0, 1e5))
+    if "read_sigma" in p:
+        out["read_sigma"] = float(np.clip(p["read_sigma"], 0.0, 20.0))
+    return out
+
+
+TOOLS: list[Tool] = [
+    Tool(
+        "lowlight_lime", ("low_light",), enhance_lowlight,
+        params=(
+            ToolParam("scale", "exposure factor", 0.005, 1.0, None),
+            ToolParam("gamma", "tone exponent", 1.0, 5.0, 2.0),
+            ToolParam("rho", "reflectance exponent", 0.1, 1.0, None),
+            ToolParam("photons", "photons at full scale", 1.0, 1e5, None),
+            ToolParam("read_sigma", "/255", 0.0, 20.0, 1.0),
+            ToolParam("denoise", "× noise σ", 0.0, 3.0, 1.0),
+            ToolParam("radius", "px", 1, 64, 8),
+            ToolParam("eps", "intensity²", 1e-6, 1.0, 1e-3),
+        ),
+        # Measured: time on the 512×512 'astronaut' photo at severity 0.5, default parameters
+        # ÷ a cv2 bicubic ×2 down + up of it; median of 5 rounds, 2 shared cores. Tuned: ≈950.
+        cost=1000.0,
+        cite="Guo, Li, Ling: LIME: Low-Light Image Enhancement via Illumination Map Estimation "
+             "(TIP 2017); Starck, Murtagh, Bijaoui: Image Processing and Data Analysis: The "
+             "Multiscale Approach (1998, generalized Anscombe); Buades, Coll, Morel: A "
+             "non-local algorithm for image denoising (CVPR 2005)",
+        tune=_tune,
+    ),
+]
