@@ -22,7 +22,7 @@ def _orientation(layer):
 
 @pytest.mark.parametrize("angle", [-20.0, 0.0, 15.0])
 def test_rain_streaks_share_the_labelled_angle(angle):
-    out, label = degrade(FLAT, f"rain=0.6;angle:{angle}", seed=1)
+    out, _ = degrade(FLAT, f"rain=0.6;angle:{angle}", seed=1)
     est, coherence = _orientation((out - FLAT).mean(axis=2))
     assert abs(est - angle) < 4.0, (est, angle)
     assert coherence > 0.5
@@ -41,7 +41,7 @@ def test_raindrop_count_and_sizes():
     rng = np.random.default_rng(0)  # a textured scene: a drop's inverted view differs everywhere
     big = ndimage.gaussian_filter(rng.random((512, 512, 3)), (6, 6, 0)).astype(np.float32)
     big = (big - big.min()) / (big.max() - big.min())
-    out, label = degrade(big, "raindrop=density:10;radius:10", seed=3)
+    out, _ = degrade(big, "raindrop=density:10;radius:10", seed=3)
     lab, n = ndimage.label(np.abs(out - big).max(axis=2) > 0.02)
     areas = np.bincount(lab.ravel())[1:]
     n = int((areas >= 20).sum())  # ignore slivers of soft drop edges

@@ -4,7 +4,7 @@
 * ``classical`` — an oracle baseline: for every degradation in the ground-truth label, the first
   classical tool that treats it, with parameters set from the true degradation parameters,
   applied under the true mask, undoing the degradations in reverse physical order;
-* any tool by name — that tool alone, tuned from the label where it treats the degradation.
+* any tool by name — that tool alone, tuned from the label, on the items it treats.
 """
 
 from __future__ import annotations
@@ -38,17 +38,18 @@ def classical(img: np.ndarray, label: Label) -> np.ndarray:
 
 
 def tool_method(name: str) -> Method:
+    """``name`` alone, on the items whose label holds a degradation it treats (tuned from the
+    label, under its mask); other items pass through unchanged."""
     from restora.tools import get_tool
 
     tool = get_tool(name)
 
     def run(img: np.ndarray, label: Label) -> np.ndarray:
-        params: dict = {}
         for step in label.steps:
             if step.op in tool.treats:
-                params = tool.for_degradation(step.op, step.params)
-                break
-        return tool.apply(img, params)
+                mask = label.masks[step.op] if step.mask else None
+                return tool.apply(img, tool.for_degradation(step.op, step.params), mask=mask)
+        return img
 
     return run
 

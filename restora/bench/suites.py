@@ -58,6 +58,12 @@ SUITES: dict[str, dict[str, str]] = {
                 "haze@blob+noise@half+jpeg@segment": "haze=0.6@blob,noise=25@half,jpeg=0.5@segment"},
     "severity": {"noise σ60": "noise=60", "noise σ100": "noise=100", "haze β3": "haze=beta:3",
                  "low light ×0.03": "low_light=scale:0.03;gamma:3.5", "jpeg q5": "jpeg=5"},
+    # One case per classical tool's own degradation (the toolbox check of the tools issue).
+    "toolbox": {"noise σ25": "noise=25", "poisson": "poisson=0.5", "motion blur": "blur_motion=0.5",
+                "defocus": "blur_defocus=0.5", "jpeg q20": "jpeg=20", "low_res ×2": "low_res=2",
+                "low_res ×4": "low_res=4", "haze": "haze=0.5", "rain": "rain=0.5", "snow": "snow=0.5",
+                "low light": "low_light=0.5", "contrast": "contrast=0.6",
+                "saturation": "saturation=0.6"},
     "unseen": {"raindrop": "raindrop=0.6", "contrast": "contrast=0.6", "saturation": "saturation=0.6"},
 }
 # Multi-domain (DATPRL-IR): natural, medical-like (grayscale, CT-like noise, MRI-like SR) and

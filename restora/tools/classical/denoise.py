@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import bm3d as _bm3d
 import cv2
 import numpy as np
 
+from restora.errors import RestoraError
 from restora.tools.base import Tool, ToolParam
 
 # Opponent colour transform of BM3D's colour variant (Dabov et al., ICIP 2007): luminance and
@@ -147,8 +147,19 @@ def nlm_denoise(img: np.ndarray, sigma: float | None = None, peak: float | None 
     return _with_noise_model(_nlm, img, sigma, peak, read_sigma)
 
 
-def _bm3d_profile() -> _bm3d.BM3DProfile:
-    p = _bm3d.BM3DProfile()
+def _bm3d_module():
+    """The optional `bm3d` package (Tampere University; free for non-profit, non-commercial use
+    only, hence an extra: ``pip install restora[bm3d]``)."""
+    try:
+        import bm3d
+    except ImportError:
+        raise RestoraError("the bm3d tool needs the optional 'bm3d' package "
+                           "(pip install 'restora[bm3d]'; non-commercial licence)") from None
+    return bm3d
+
+
+def _bm3d_profile():
+    p = _bm3d_module().BM3DProfile()
     p.nf = 0  # classic white-noise BM3D: no exact-variance machinery for correlated noise
     p.step_ht = p.step_wiener = 4
     p.search_window_ht = p.search_window_wiener = 25
@@ -162,7 +173,7 @@ def bm3d_gray(x: np.ndarray, s: float) -> np.ndarray:
     h, w = x.shape
     ph, pw = max(0, 16 - h), max(0, 16 - w)
     xp = np.pad(x, ((0, ph), (0, pw)), mode="symmetric") if ph or pw else x
-    out = _bm3d.bm3d(np.ascontiguousarray(xp, np.float32), float(s), _bm3d_profile())
+    out = _bm3d_module().bm3d(np.ascontiguousarray(xp, np.float32), float(s), _bm3d_profile())
     return np.asarray(out, np.float32)[:h, :w]
 
 

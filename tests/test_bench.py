@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from restora.bench import runner, suites
+from restora.errors import RestoraError
+
+
+def test_suites_are_fixed_and_cover_the_protocols():
+    names = [n for n, _ in suites.skimage_photos(64)]
+    for suite in suites.NAMES:
+        a, b = suites.items(suite, names), suites.items(suite, names)
+        assert a == b and len(a) >= len(names)
+        assert len({(i.case, i.image) for i in a}) == len(a)
+    groups = {i.case[0] for i in suites.items("composite", names)}
+    assert groups == {"A", "B", "C"}
+    with pytest.raises(RestoraError, match="unknown suite"):
+        suites.items("four-deg", names)
+
+
+def _quality(records):
+    return [(r.case, r.image, r.method, r.psnr_in, r.psnr, r.ssim, r.niqe) for r in records]
+
+
+def test_runner_is_deterministic_and_writes_outputs(tmp_path, photo):
+    from PIL import Image
+
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    Image.fromarray(np.round(photo * 255).astype(np.uint8)).save(folder / "a.png")
+    r1 = runner.run("toolbox", ["identity", "classical", "nlm"], images=str(folder), limit=3,
+                    progress=False)
+    r2 = runner.run("toolbox", ["identity", "classical", "nlm"], images=str(folder), limit=3,
+                    progress=False)
+    assert _quality(r1) == _quality(r2) and len(r1) == 9
+    by = {(r.case, r.method): r for r in r1}
+    assert by[("noise σ25", "classical")].psnr > by[("noise σ25", "nlm")].psnr > by[("noise σ25", "identity")].psnr
+    assert by[("motion blur", "nlm")].psnr == by[("motion blur", "identity")].psnr  # not its job
+    paths = runner.write(r1, tmp_path / "out")
+    assert [p.name for p in paths] == list(runner.OUTPUTS) and all(p.stat().st_size > 0 for p in paths)
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert "**average**" in table and "classical" in table
+    with pytest.raises(RestoraError, match="exists"):
+        runner.write(r1, tmp_path / "out")
