@@ -41,3 +41,15 @@ def test_runner_is_deterministic_and_writes_outputs(tmp_path, photo):
     assert "**average**" in table and "classical" in table
     with pytest.raises(RestoraError, match="exists"):
         runner.write(r1, tmp_path / "out")
+
+
+def test_tools_needing_a_missing_extra_step_aside(monkeypatch):
+    import importlib.util
+
+    from restora.tools import candidates
+
+    assert candidates("noise")[0].name == "bm3d"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == "bm3d" else real(m, *a))
+    assert [t.name for t in candidates("noise")] == ["nlm"]
+    assert candidates("jpeg") == []

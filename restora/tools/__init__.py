@@ -32,8 +32,8 @@ def get_tool(name: str) -> Tool:
 
 
 def candidates(op: str) -> list[Tool]:
-    """Tools that treat degradation ``op``, in order of preference."""
-    return [t for t in _ALL if op in t.treats]
+    """Tools that treat degradation ``op`` and are installed, in order of preference."""
+    return [t for t in _ALL if op in t.treats and t.available]
 
 
 __all__ = ["TOOLS", "Tool", "ToolParam", "candidates", "get_tool"]

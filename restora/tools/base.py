@@ -9,6 +9,7 @@ perceiver's estimates in the agent).
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -49,6 +50,12 @@ class Tool:
     cost: float = 1.0
     cite: str = ""
     tune: Tune = field(default=_no_tuning, repr=False)
+    requires: tuple[str, ...] = ()  # optional packages the tool needs (extras)
+
+    @property
+    def available(self) -> bool:
+        """Whether the optional packages this tool needs are installed."""
+        return all(importlib.util.find_spec(m) is not None for m in self.requires)
 
     def check(self, params: dict | None) -> dict:
         """Defaults completed and every value checked against its range."""

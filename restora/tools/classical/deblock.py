@@ -152,7 +152,7 @@ def _tune(op: str, p: dict) -> dict:
 # CPU cores: 3.22 s / 0.75 ms.
 TOOLS: list[Tool] = [
     Tool(
-        "deblock", ("jpeg",), deblock,
+        "deblock", ("jpeg",), deblock, requires=("bm3d",),
         params=(ToolParam("quality", "libjpeg quality (estimated when not given)", 1, 100, None),),
         cost=4300.0,
         cite="Foi, Katkovnik, Egiazarian: Pointwise Shape-Adaptive DCT for High-Quality Denoising "

@@ -233,7 +233,7 @@ _PARAMS = (
 TOOLS: list[Tool] = [
     Tool(
         "bm3d", ("noise", "poisson"), bm3d_denoise,
-        params=_PARAMS,
+        params=_PARAMS, requires=("bm3d",),
         cost=4900.0,
         cite="Dabov, Foi, Katkovnik, Egiazarian: Image Denoising by Sparse 3-D Transform-Domain "
              "Collaborative Filtering (IEEE TIP 2007); Mäkitalo & Foi: Optimal Inversion of the "
