@@ -9,3 +9,11 @@ from __future__ import annotations
 
 class RestoraError(Exception):
     """A user-triggerable failure: bad file, bad option, image too large, unknown recipe..."""
+
+
+def lookup(table: dict, name: str, kind: str):
+    """``table[name]``, or a RestoraError that names the ``kind`` and lists the known names."""
+    try:
+        return table[name]
+    except KeyError:
+        raise RestoraError(f"unknown {kind} '{name}' (known: {', '.join(table)})") from None

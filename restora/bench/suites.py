@@ -56,7 +56,9 @@ SUITES: dict[str, dict[str, str]] = {
                 "defocus@blob+jpeg": "blur_defocus=0.5@blob,jpeg=0.5",
                 "low_light@half+noise@blob": "low_light=0.5@half,noise=15@blob",
                 "haze@blob+noise@half+jpeg@segment": "haze=0.6@blob,noise=25@half,jpeg=0.5@segment"},
-    "severity": {"noise σ60": "noise=60", "noise σ100": "noise=100", "haze β3": "haze=beta:3",
+    "severity": {"noise σ60": "noise=60", "noise σ100": "noise=100", "haze β1.1": "haze=beta:1.125",
+                 "haze β1.75": "haze=beta:1.75", "haze β2.4": "haze=beta:2.375", "haze β3": "haze=beta:3",
+                 "haze β4.5 (unseen)": "haze=beta:4.5",
                  "low light ×0.03": "low_light=scale:0.03;gamma:3.5", "jpeg q5": "jpeg=5"},
     # One case per classical tool's own degradation (the toolbox check of the tools issue).
     "toolbox": {"noise σ25": "noise=25", "poisson": "poisson=0.5", "motion blur": "blur_motion=0.5",

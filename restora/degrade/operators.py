@@ -15,7 +15,7 @@ import numpy as np
 
 from restora.degrade import ops
 from restora.degrade.fields import synthetic_depth
-from restora.errors import RestoraError
+from restora.errors import RestoraError, lookup
 
 # Physical order of composition: scene → optics → resolution → sensor → compression.
 STAGES = ("scene", "optics", "resolution", "sensor", "compression")
@@ -219,7 +219,4 @@ OPERATORS: dict[str, Operator] = {op.name: op for op in _OPS}
 
 def get(name: str) -> Operator:
     """The operator called ``name``; RestoraError lists the known ones otherwise."""
-    try:
-        return OPERATORS[name]
-    except KeyError:
-        raise RestoraError(f"unknown degradation '{name}' (known: {', '.join(OPERATORS)})") from None
+    return lookup(OPERATORS, name, "degradation")

@@ -6,7 +6,7 @@ best first (the order of this table: quality first, speed second).
 
 from __future__ import annotations
 
-from restora.errors import RestoraError
+from restora.errors import lookup
 from restora.tools.base import Tool, ToolParam
 from restora.tools.classical import (
     deblock,
@@ -25,10 +25,7 @@ TOOLS: dict[str, Tool] = {t.name: t for t in _ALL}
 
 
 def get_tool(name: str) -> Tool:
-    try:
-        return TOOLS[name]
-    except KeyError:
-        raise RestoraError(f"unknown tool '{name}' (known: {', '.join(TOOLS)})") from None
+    return lookup(TOOLS, name, "tool")
 
 
 def candidates(op: str) -> list[Tool]:
