@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -152,8 +153,7 @@ class PairStream:
         img = _load_u8(self.paths[int(rng.integers(len(self.paths)))], self.max_side)
         # Scale augmentation: sometimes view the photo at half size (finer detail per pixel).
         if rng.random() < 0.3 and min(img.shape[:2]) >= 2 * self.size:
-            img = img[: img.shape[0] // 2 * 2, : img.shape[1] // 2 * 2]
-            img = img.reshape(img.shape[0] // 2, 2, img.shape[1] // 2, 2, 3).mean((1, 3))
+            img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
         crop = random_crop(img, self.size, rng)
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
