@@ -76,7 +76,8 @@ except ImportError:  # the GPU image may lack tqdm: print a line every so often 
             self.post = s
 
         def close(self) -> None:
-            pass
+            print(f"{self.desc} {self.n}/{self.total} done in {time.time() - self.t0:.0f}s {self.post}",
+                  flush=True)
 
 
 MEDICAL = ("ct_noise", "low_res", "blur_defocus", "blur_motion", "noise", "contrast")
