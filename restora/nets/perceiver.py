@@ -155,7 +155,11 @@ class Perceiver(nn.Module):
         return f + F.interpolate(ctx, size=f.shape[-2:], mode="bilinear", align_corners=False)
 
     def forward(self, x: torch.Tensor) -> PerceiverOutput:
-        f = self.features(x)
+        return self.heads(self.features(x))
+
+    def heads(self, f: torch.Tensor) -> PerceiverOutput:
+        """All head outputs from a stride-8 feature map (:meth:`features`). Global heads pool
+        over the whole map, so a map assembled from tiles gives the whole image's answer."""
         pooled = torch.cat([f.mean((2, 3)), f.amax((2, 3))], dim=1)
         emb = self.to_embed(pooled)
         dense = self.dense_head(F.silu(f + self.global_bias(emb)[:, :, None, None]))
