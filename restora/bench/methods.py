@@ -4,6 +4,8 @@
 * ``classical`` — an oracle baseline: for every degradation in the ground-truth label, the first
   classical tool that treats it, with parameters set from the true degradation parameters,
   applied under the true mask, undoing the degradations in reverse physical order;
+* ``agent`` — :func:`restora.agent.restore` (blind: perceives, plans and judges by itself);
+* ``generic`` — the oracle tools in a fixed generic order (the operator table's: scene first);
 * any tool by name — that tool alone, tuned from the label, on the items it treats.
 """
 
@@ -13,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from restora.degrade import Label
+from restora.degrade import OPERATORS, Label
 from restora.errors import RestoraError
 
 Method = Callable[[np.ndarray, Label], np.ndarray]
@@ -54,7 +56,36 @@ def tool_method(name: str) -> Method:
     return run
 
 
-BUILTIN: dict[str, Method] = {"identity": identity, "classical": classical}
+def agent(img: np.ndarray, label: Label) -> np.ndarray:
+    """The restoration agent (restora.agent.restore) with the shipped perceiver; it never sees the
+    label. The experience memory is off, so every item is judged on its own and runs repeat."""
+    from restora.agent import restore
+
+    return restore(img, memory=False).image
+
+
+def classical_order(order: tuple[str, ...]) -> Method:
+    """Oracle tools (as ``classical``) applied in a fixed operator ``order`` instead of the reverse
+    physical one: the fixed-order baseline the agent's planning is measured against."""
+
+    def run(img: np.ndarray, label: Label) -> np.ndarray:
+        from restora.tools import candidates
+
+        out = img
+        for step in sorted(label.steps, key=lambda s: order.index(s.op)):
+            tools = candidates(step.op)
+            if tools:
+                mask = label.masks[step.op] if step.mask else None
+                out = tools[0].apply(out, tools[0].for_degradation(step.op, step.params), mask=mask)
+        return out
+
+    return run
+
+
+# A generic fixed order (the operators' table order: scene first, compression last), as a plain
+# pipeline would run its stages without a physical prior.
+BUILTIN: dict[str, Method] = {"identity": identity, "classical": classical, "agent": agent,
+                              "generic": classical_order(tuple(OPERATORS))}
 
 
 def resolve(name: str) -> Method:

@@ -37,6 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from restora.degrade.operators import OPERATORS
+from restora.nets.stats import N_GLOBAL, N_STATS, cell_stats, global_stats
 
 OPS: tuple[str, ...] = tuple(OPERATORS)
 TYPES: tuple[str, ...] = OPS + ("clean",)
@@ -124,8 +125,9 @@ class Perceiver(nn.Module):
     def __init__(self, widths: tuple[int, int, int] = (24, 48, 96),
                  blocks: tuple[int, int] = (1, 4), dilations: tuple[int, ...] = (1, 2, 4, 1),
                  context_blocks: int = 2, expand: int = 2, embed: int = 96,
-                 compare_hidden: int = 64) -> None:
+                 compare_hidden: int = 64, stats: bool = False, head_hidden: int = 0) -> None:
         super().__init__()
+        self.use_stats, self.frozen_trunk = stats, False
         c1, c2, c3 = widths
         self.stem = Down(3, c1)
         self.stage4 = nn.Sequential(Down(c1, c2), *[SepBlock(c2, expand) for _ in range(blocks[0])])
@@ -136,7 +138,14 @@ class Perceiver(nn.Module):
         self.context = nn.Sequential(Down(c3, c3), Down(c3, c3),
                                      *[SepBlock(c3, expand) for _ in range(context_blocks)])
         self.global_bias = nn.Linear(embed, c3)
-        self.to_embed = nn.Sequential(nn.Linear(2 * c3, embed), nn.SiLU(), nn.Linear(embed, embed),
+        g_in = 2 * c3
+        if stats:  # classical statistics per cell (restora.nets.stats), normalised by BatchNorm
+            self.stat_norm = nn.BatchNorm2d(N_STATS)
+            self.global_norm = nn.BatchNorm1d(N_GLOBAL)
+            self.stat_proj = nn.Conv2d(N_STATS, c3, 1)
+            g_in += N_GLOBAL
+        hidden = head_hidden or embed
+        self.to_embed = nn.Sequential(nn.Linear(g_in, hidden), nn.SiLU(), nn.Linear(hidden, embed),
                                       nn.LayerNorm(embed))
         n = len(OPS)
         self.type_head = nn.Linear(embed, n + 1)
@@ -148,11 +157,33 @@ class Perceiver(nn.Module):
                                           nn.Linear(compare_hidden, 1))
         self.register_buffer("mean", torch.full((1, 3, 1, 1), 0.45), persistent=False)
 
+    TRUNK = ("stem", "stage4", "stage8", "context")
+
+    def freeze_trunk(self, frozen: bool = True) -> None:
+        """Fix the convolutional trunk (weights and BatchNorm statistics) and train the heads only:
+        how heads are re-trained cheaply on a CPU over a trunk trained on a GPU."""
+        self.frozen_trunk = frozen
+        for name in self.TRUNK:
+            getattr(self, name).requires_grad_(not frozen)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> Perceiver:
+        super().train(mode)
+        if self.frozen_trunk:
+            for name in self.TRUNK:
+                getattr(self, name).eval()
+        return self
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Stride-8 features B×C×⌈H/8⌉×⌈W/8⌉ (with the coarse context added)."""
-        f = self.stage8(self.stage4(self.stem((x - self.mean) * 4.0)))
-        ctx = self.context(f)
-        return f + F.interpolate(ctx, size=f.shape[-2:], mode="bilinear", align_corners=False)
+        """Stride-8 cell descriptor B×C×⌈H/8⌉×⌈W/8⌉: the trunk's features (with the coarse
+        context added), followed by the raw classical statistics when the model uses them."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen_trunk):
+            f = self.stage8(self.stage4(self.stem((x - self.mean) * 4.0)))
+            ctx = self.context(f)
+            f = f + F.interpolate(ctx, size=f.shape[-2:], mode="bilinear", align_corners=False)
+        if self.use_stats:
+            f = torch.cat([f, cell_stats(x).to(f.dtype)], 1)
+        return f
 
     def forward(self, x: torch.Tensor) -> PerceiverOutput:
         return self.heads(self.features(x))
@@ -160,9 +191,18 @@ class Perceiver(nn.Module):
     def heads(self, f: torch.Tensor) -> PerceiverOutput:
         """All head outputs from a stride-8 feature map (:meth:`features`). Global heads pool
         over the whole map, so a map assembled from tiles gives the whole image's answer."""
-        pooled = torch.cat([f.mean((2, 3)), f.amax((2, 3))], dim=1)
-        emb = self.to_embed(pooled)
-        dense = self.dense_head(F.silu(f + self.global_bias(emb)[:, :, None, None]))
+        parts = [f, None]
+        if self.use_stats:
+            parts = list(torch.split(f, [f.shape[1] - N_STATS, N_STATS], 1))
+        f = parts[0]
+        pooled = [f.mean((2, 3)), f.amax((2, 3))]
+        cell = f
+        if self.use_stats:
+            raw = parts[1].float()
+            pooled.append(self.global_norm(global_stats(raw)).to(f.dtype))
+            cell = f + self.stat_proj(self.stat_norm(raw)).to(f.dtype)
+        emb = self.to_embed(torch.cat(pooled, dim=1))
+        dense = self.dense_head(F.silu(cell + self.global_bias(emb)[:, :, None, None]))
         n = len(OPS)
         return PerceiverOutput(
             type_logits=self.type_head(emb),
@@ -187,7 +227,8 @@ CONFIGS: dict[str, dict] = {
              "expand": 2, "embed": 16, "compare_hidden": 8},
     # Shipped: 953 738 parameters (3.8 MB fp32), 4.5 GFLOP at 512×512: 60–100 ms on 2 CPU cores.
     "small": {"widths": (24, 48, 128), "blocks": (1, 5), "dilations": (1, 2, 4, 8, 1),
-              "context_blocks": 2, "expand": 2, "embed": 128, "compare_hidden": 64},
+              "context_blocks": 2, "expand": 2, "embed": 128, "compare_hidden": 64,
+              "stats": True, "head_hidden": 256},
 }
 
 

@@ -369,6 +369,8 @@ class TrainConfig:
     compile: bool = False
     echo: int = 1  # optimiser steps per generated batch, each under another flip/rotation
     minutes: float = 0.0  # > 0: set ``steps`` to fill this wall-clock budget (measured early)
+    init: str | None = None  # start from these weights (tensors whose shapes match; the rest new)
+    freeze_trunk: bool = False  # train the heads only (the convolutional trunk fixed)
 
 
 def _lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -379,6 +381,23 @@ def _lr_factor(step: int, cfg: TrainConfig) -> float:
         return (step + 1) / warm
     p = min(1.0, (step - warm) / max(1, cfg.steps - warm))
     return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+def init_from(model: Perceiver, path: str | Path, verbose: bool = False) -> list[str]:
+    """Copy every tensor of the weights file ``path`` whose name and shape match into ``model``;
+    return the names of the model's tensors left at their fresh initial values."""
+    from safetensors.torch import load_file
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--init: no such weights file: {path}")
+    src = load_file(str(path))
+    own = model.state_dict()
+    same = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(same, strict=False)
+    fresh = [k for k in own if k not in same]
+    if verbose:
+        print(f"init from {path}: {len(same)} tensors copied, {len(fresh)} fresh", flush=True)
+    return fresh
 
 
 def split_paths(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
@@ -519,8 +538,13 @@ def _train(cfg: TrainConfig, stop_at: int | None, progress: bool) -> dict:
     val_data = PerceiverData(val_paths, crop=cfg.crop, seed=cfg.seed + 7919, max_side=cfg.max_side)
 
     model = perceiver(cfg.config).to(device)
-    matrices = [p for p in model.parameters() if p.ndim > 1]  # decayed; norms and biases not
-    others = [p for p in model.parameters() if p.ndim <= 1]
+    if cfg.init:
+        init_from(model, cfg.init, verbose=progress)
+    if cfg.freeze_trunk:
+        model.freeze_trunk()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    matrices = [p for p in trainable if p.ndim > 1]  # decayed; norms and biases not
+    others = [p for p in trainable if p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": matrices, "weight_decay": cfg.weight_decay},
                              {"params": others, "weight_decay": 0.0}], lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
@@ -703,7 +727,10 @@ def export_model(model: Perceiver, path: str | Path, cfg: TrainConfig, *, val: d
                      "echo": cfg.echo, "minutes_budget": cfg.minutes,
                      "wall_time_s": round(wall_s, 1), "hardware": hardware,
                      "pairs_per_s_last_session": throughput and round(throughput, 1),
-                     "loss_weights": LOSS_WEIGHTS},
+                     "loss_weights": LOSS_WEIGHTS,
+                     "init": cfg.init and {"file": Path(cfg.init).name,
+                                           "sha256": sha256_of(cfg.init)},
+                     "trunk_frozen": cfg.freeze_trunk},
         "validation": {k: round(v, 5) for k, v in val.items()},
         "outputs": {"types": list(OPS) + ["clean"], "domains": list(DOMAINS),
                     "quality": "sigmoid(logit) ≈ sigmoid((PSNR_to_clean − 24 dB) / 4 dB)"},

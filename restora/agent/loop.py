@@ -1,0 +1,134 @@
+"""restore-assess-repeat (RAR), region by region (the review's perception → planning →
+execution → evaluation), with AgenticIR's rollback and Q-Agent's greedy choice of tools.
+
+    perceive (quality, regions, types, severities)
+    → plan    (ordered steps: tool candidates × region mask × parameters; planner.py)
+    → execute (each candidate under its feathered region mask; fuse.py)
+    → assess  (comparator + quality + fidelity to the input; judge.py): keep the best, or roll back
+    → CONTINUE while a round kept a step, else STOP (clean, nothing kept, or max rounds).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from restora._image import as_image
+from restora.agent import judge as J
+from restora.agent.fuse import apply_in_region, bbox
+from restora.agent.memory import Memory, signature
+from restora.agent.planner import PlannedStep, plan
+from restora.agent.trace import Attempt, StepRecord, Trace
+
+QUALITY_SLACK = 0.02  # a kept step may not lower the quality score by more than this
+
+
+@dataclass
+class Result:
+    """The restored image (float32 RGB in [0, 1]), its Trace, and what was seen of the input."""
+
+    image: np.ndarray
+    trace: Trace
+    assessment: object  # restora.perceive.Assessment of the input
+    regions: list
+
+
+class _Clock(dict):
+    def add(self, key: str, t0: float) -> None:
+        self[key] = self.get(key, 0.0) + time.perf_counter() - t0
+
+
+def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
+            margin: float = 0.6, memory: bool | Memory = True, threshold: float = 0.5) -> Result:
+    """Restore ``img`` (anything restora._image.as_image takes); see the module docstring.
+    ``tries`` candidate tools per step, a step kept when the comparator gives ≥ ``margin``."""
+    from restora.perceive import assess, load_model, regions
+
+    src, clock, t_start = as_image(img), _Clock(), time.perf_counter()
+    model = model if model is not None else load_model()
+    mem = memory if isinstance(memory, Memory) else Memory(enabled=bool(memory))
+    t0 = time.perf_counter()
+    first = assess(src, model, threshold=threshold)
+    first_regions = regions(src, first, model, threshold=threshold)
+    clock.add("perceive", t0)
+    trace = Trace(first.to_dict(), [r.to_dict() for r in first_regions], signature=signature(first))
+    prefer = trace.memory_used = mem.recall(trace.signature)
+    current, rejected, kept = src, set(), {}
+    stop = f"reached the maximum of {max_rounds} rounds"
+    for rnd in range(1, max_rounds + 1):
+        t0 = time.perf_counter()
+        regs = first_regions if rnd == 1 else regions(current, None, model, threshold=threshold)
+        clock.add("perceive", t0)
+        steps = plan(regs, prefer=prefer, rejected=rejected, tries=tries)
+        if not steps:
+            stop = "the image looks clean" if rnd == 1 else "nothing left to treat"
+            break
+        n_kept = 0
+        for step in steps:
+            current, rec = _execute(step, current, src, model, margin, rnd, clock)
+            trace.steps.append(rec)
+            rejected |= {(step.op, step.region, a.tool) for a in rec.attempts if a.verdict != "kept"}
+            if rec.kept:
+                n_kept, kept[step.op] = n_kept + 1, rec.kept
+        t0 = time.perf_counter()
+        trace.rounds.append({"round": rnd, "steps": len(steps), "kept": n_kept,
+                             "quality": assess(current, model).quality})
+        clock.add("judge", t0)
+        if not n_kept:
+            stop = "no step improved the image" if rnd == 1 else "the last round improved nothing"
+            break
+    mem.store(trace.signature, kept)
+    trace.stop_reason = stop
+    trace.seconds = {**clock, "total": time.perf_counter() - t_start}
+    return Result(current, trace, first, first_regions)
+
+
+def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, margin: float,
+             rnd: int, clock: _Clock) -> tuple[np.ndarray, StepRecord]:
+    """Try the step's candidate tools; keep the best acceptable result or roll back."""
+    y0, y1, x0, x1 = bbox(step.mask, current.shape[:2])
+    box = (slice(y0, y1), slice(x0, x1))
+    t0 = time.perf_counter()
+    before = J.look(current[box], model)
+    clock.add("judge", t0)
+    rec = StepRecord(rnd, step.op, step.region, step.area, step.prob,
+                     f"{step.param} {step.value:.3g} {step.unit}")
+    best = None
+    for tool, params in step.tools:
+        t0 = time.perf_counter()
+        cand = apply_in_region(tool, params, current, step.mask)
+        secs = time.perf_counter() - t0
+        clock.add("tools", t0)
+        t0 = time.perf_counter()
+        after = J.look(cand[box], model)
+        p = J.p_better(model, before, after)
+        ok, why, corr, dc = J.fidelity(src[box], cand[box])
+        clock.add("judge", t0)
+        if ok and p < margin:
+            ok, why = False, f"comparator: {p:.0%} likely better, below {margin:.0%}"
+        if ok and after.quality < before.quality - QUALITY_SLACK:
+            ok, why = False, f"quality fell {before.quality:.2f} → {after.quality:.2f}"
+        rec.attempts.append(Attempt(tool.name, params, p, before.quality, after.quality, corr, dc,
+                                    "kept" if ok else "rolled back", why, secs))
+        if ok and (best is None or p > best[0]):
+            if best is not None:
+                rec.attempts[best[2]].verdict = "beaten"
+            best = (p, cand, len(rec.attempts) - 1)
+        elif ok:
+            rec.attempts[-1].verdict = "beaten"
+    if best is None:
+        return current, rec
+    rec.kept = rec.attempts[best[2]].tool
+    rec.thumbnail = _thumb(best[1])
+    return best[1], rec
+
+
+def _thumb(img: np.ndarray, side: int = 192) -> np.ndarray:
+    import cv2
+
+    h, w = img.shape[:2]
+    s = min(1.0, side / max(h, w))
+    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))),
+                      interpolation=cv2.INTER_AREA) if s < 1 else img.copy()

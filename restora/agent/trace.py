@@ -1,0 +1,76 @@
+"""The record of a restoration (the explanation): what was seen, every step tried, kept or rolled
+back and why, the scores per round, why it stopped, and where the time went."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Attempt:
+    """One candidate tool tried on one step."""
+
+    tool: str
+    params: dict
+    p_better: float  # comparator: probability the result is closer to clean than before
+    quality_before: float
+    quality_after: float
+    structure: float  # gradient correlation with the input (fidelity guard)
+    chroma_shift: float
+    verdict: str  # "kept", "beaten" (acceptable, another candidate scored higher) or "rolled back"
+    reason: str
+    seconds: float
+
+
+@dataclass
+class StepRecord:
+    """One planned step (a degradation in a region) and its outcome."""
+
+    round: int
+    op: str
+    region: int
+    area: float
+    prob: float
+    estimate: str  # e.g. "sigma 24.1 /255"
+    attempts: list[Attempt] = field(default_factory=list)
+    kept: str | None = None  # the tool whose result was kept, if any
+    thumbnail: np.ndarray | None = field(default=None, repr=False)  # the image after the step
+
+
+@dataclass
+class Trace:
+    """Everything :func:`restora.agent.restore` decided; ``to_dict`` is JSON-able."""
+
+    detections: dict  # the input's assessment (Assessment.to_dict())
+    regions: list[dict]
+    steps: list[StepRecord] = field(default_factory=list)
+    rounds: list[dict] = field(default_factory=list)
+    stop_reason: str = ""
+    seconds: dict = field(default_factory=dict)  # total, perceive, tools, judge
+    signature: str = ""
+    memory_used: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        steps = []
+        for s in self.steps:
+            d = asdict(s)
+            d.pop("thumbnail")
+            steps.append(d)
+        return {"detections": self.detections, "regions": self.regions, "steps": steps,
+                "rounds": self.rounds, "stop_reason": self.stop_reason,
+                "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+                "signature": self.signature, "memory_used": self.memory_used}
+
+    def summary(self) -> str:
+        """A few readable lines: what was found, what was done, why it stopped."""
+        found = ", ".join(f"{t['op']} ({t['prob']:.0%})" for t in self.detections.get("types", []))
+        lines = [f"found: {found or 'nothing (clean)'}"]
+        for s in self.steps:
+            what = f"kept {s.kept}" if s.kept else "rolled back"
+            tried = ", ".join(f"{a.tool} p={a.p_better:.2f}" for a in s.attempts)
+            lines.append(f"round {s.round}: {s.op} on region {s.region} ({s.area:.0%}, "
+                         f"{s.estimate}): {what} [{tried}]")
+        lines.append(f"stopped: {self.stop_reason} ({self.seconds.get('total', 0):.2f} s)")
+        return "\n".join(lines)

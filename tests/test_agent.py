@@ -1,0 +1,209 @@
+"""The agent's parts: planning order and candidates, experience memory, region execution and
+fusion, the fidelity guard, and the loop's decisions with a scripted perceiver."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch
+
+from restora.agent import Memory, restore
+from restora.agent import judge as J
+from restora.agent.fuse import apply_in_region, bbox, run_tiled
+from restora.agent.memory import signature
+from restora.agent.planner import RESTORE_ORDER, plan, tool_params
+from restora.tools import get_tool
+from restora.tools.base import Tool
+
+
+@dataclass
+class Det:
+    op: str
+    prob: float = 0.9
+    severity: float = 0.5
+    param: str = ""
+    value: float = 0.0
+    unit: str = ""
+
+
+@dataclass
+class Reg:
+    mask: np.ndarray
+    types: list
+    area: float = 1.0
+    confidence: float = 0.9
+
+    def to_dict(self) -> dict:
+        return {"area": self.area, "types": [d.op for d in self.types]}
+
+
+@dataclass
+class Assess:
+    types: list = field(default_factory=list)
+    domain: str = "natural"
+    quality: float = 0.5
+    embedding: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
+
+    def to_dict(self) -> dict:
+        return {"types": [{"op": d.op, "prob": d.prob} for d in self.types]}
+
+
+def _photo(h: int = 64, w: int = 80) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([0.3 + 0.4 * x, 0.5 * y + 0.2, 0.6 - 0.3 * x * y], -1)
+    return np.clip(base + 0.02 * rng.standard_normal((h, w, 3)), 0, 1).astype(np.float32)
+
+
+def test_restore_order_is_the_reverse_physical_prior():
+    pos = RESTORE_ORDER.index
+    assert pos("jpeg") < pos("noise") < pos("low_res") < pos("blur_defocus") < pos("haze")
+    from restora.degrade import OPERATORS
+
+    assert sorted(RESTORE_ORDER) == sorted(OPERATORS)
+
+
+def test_plan_orders_steps_and_uses_memory_and_rejections():
+    full = np.ones((8, 8), bool)
+    half = np.zeros((8, 8), bool)
+    half[:, :4] = True
+    regs = [Reg(full, [Det("haze", param="beta", value=1.5), Det("noise", param="sigma", value=20)]),
+            Reg(half, [Det("jpeg", param="quality", value=30)], area=0.5)]
+    steps = plan(regs, tries=2)
+    assert [s.op for s in steps][:2] == ["jpeg", "noise"] and steps[-1].op == "haze"
+    assert steps[0].mask is not None and steps[1].mask is None  # 50 % masked, 100 % whole
+    noise = next(s for s in steps if s.op == "noise")
+    assert noise.tools[0][1]["sigma"] == pytest.approx(20)
+    names = [t.name for t, _ in noise.tools]
+    preferred = plan(regs, prefer={"noise": names[-1]}, tries=2)
+    assert next(s for s in preferred if s.op == "noise").tools[0][0].name == names[-1]
+    dropped = plan(regs, rejected={("noise", 0, n) for n in names}, tries=2)
+    assert "noise" not in [s.op for s in dropped]
+
+
+def test_tool_params_are_clipped_to_the_tool_ranges():
+    tool = get_tool("nlm")
+    p = tool_params(tool, "noise", "sigma", 1e6)
+    hi = next(q.hi for q in tool.params if q.name == "sigma")
+    assert p["sigma"] == hi
+
+
+def test_memory_round_trip_and_opt_out(tmp_path):
+    a = Assess([Det("noise", severity=0.52), Det("jpeg", severity=0.3)])
+    sig = signature(a)
+    assert sig == "natural|jpeg:0.25|noise:0.5"
+    m = Memory(tmp_path / "m.json")
+    assert m.recall(sig) == {}
+    m.store(sig, {"noise": "nlm"})
+    assert Memory(tmp_path / "m.json").recall(sig) == {"noise": "nlm"}
+    assert json.loads((tmp_path / "m.json").read_text())[sig]["uses"] == 1
+    off = Memory(tmp_path / "off.json", enabled=False)
+    off.store(sig, {"noise": "nlm"})
+    assert not (tmp_path / "off.json").exists() and off.recall(sig) == {}
+    (tmp_path / "m.json").write_text("{corrupt")
+    assert Memory(tmp_path / "m.json").recall(sig) == {}
+
+
+def _invert(img: np.ndarray) -> np.ndarray:
+    return 1.0 - img
+
+
+INVERT = Tool("invert", ("noise",), _invert)
+
+
+def test_region_execution_leaves_outside_untouched():
+    img = _photo(96, 120)
+    mask = np.zeros(img.shape[:2], bool)
+    mask[40:70, 50:90] = True
+    y0, y1, x0, x1 = bbox(mask, img.shape[:2])
+    assert y0 % 8 == 0 and x0 % 8 == 0 and y1 <= 96 and x1 <= 120
+    out = apply_in_region(INVERT, {}, img, mask, feather_px=4)
+    assert np.allclose(out[mask], 1 - img[mask])
+    far = np.ones_like(mask)
+    far[30:80, 40:100] = False
+    assert np.array_equal(out[far], img[far])
+
+
+def test_tiled_execution_matches_a_pointwise_tool():
+    img = _photo(150, 170)
+    out = run_tiled(INVERT, img, {}, tile=64, overlap=16)
+    assert np.allclose(out, 1 - img, atol=1e-6)
+
+
+def test_fidelity_guard_rejects_colour_casts_and_new_structure():
+    img = _photo()
+    ok, _, corr, _ = J.fidelity(img, np.clip(img * 1.3, 0, 1))
+    assert ok and corr > 0.9
+    cast = img.copy()
+    cast[..., 0] = np.clip(cast[..., 0] + 0.3, 0, 1)
+    assert not J.fidelity(img, cast)[0]
+    assert not J.fidelity(img, np.random.default_rng(1).random(img.shape).astype(np.float32))[0]
+
+
+class _Script:
+    """A scripted perceiver: ``assess`` finds ``found`` until the image changed, then nothing;
+    the comparator prefers whatever has the higher embedding[0] (the image's mean here)."""
+
+    def __init__(self, found: list):
+        self.found = found
+
+    def compare(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (b[:, 0] - a[:, 0]) * 100.0
+
+
+def _patch(monkeypatch, found: list, original: np.ndarray):
+    import restora.perceive as P
+
+    def assess(img, model=None, **kw):
+        same = img.shape == original.shape and np.array_equal(img, original)
+        return Assess(found if same else [], quality=float(img.mean()),
+                      embedding=np.array([img.mean(), 0, 0, 0], np.float32))
+
+    def regions(img, assessment=None, model=None, **kw):
+        a = assessment or assess(img)
+        m = np.ones(img.shape[:2], bool)
+        return [Reg(m, list(a.types))] if a.types else [Reg(m, [])]
+
+    monkeypatch.setattr(P, "assess", assess)
+    monkeypatch.setattr(P, "regions", regions)
+
+
+def test_clean_image_comes_back_unchanged(monkeypatch, tmp_path):
+    img = _photo()
+    _patch(monkeypatch, [], img)
+    res = restore(img, model=_Script([]), memory=Memory(tmp_path / "m.json"))
+    assert np.array_equal(res.image, img)
+    assert res.trace.steps == [] and res.trace.stop_reason == "the image looks clean"
+
+
+def test_loop_keeps_improvements_rolls_back_harm_and_stops(monkeypatch, tmp_path):
+    from restora.agent import planner
+
+    brighten = Tool("brighten", ("noise",), lambda im: np.clip(im * 1.1, 0, 1))
+    darken = Tool("darken", ("noise",), lambda im: im * 0.9)
+    img = _photo()
+    _patch(monkeypatch, [Det("noise", param="sigma", value=10)], img)
+    monkeypatch.setattr(planner, "candidates", lambda op: [darken, brighten])
+    res = restore(img, model=_Script([]), memory=Memory(tmp_path / "m.json"), tries=2)
+    step = res.trace.steps[0]
+    verdicts = {a.tool: a.verdict for a in step.attempts}
+    assert verdicts == {"darken": "rolled back", "brighten": "kept"} and step.kept == "brighten"
+    assert np.allclose(res.image, np.clip(img * 1.1, 0, 1))
+    assert "nothing left" in res.trace.stop_reason
+    assert json.dumps(res.trace.to_dict())
+    assert Memory(tmp_path / "m.json").recall(res.trace.signature) == {"noise": "brighten"}
+
+
+def test_loop_rolls_back_everything_when_nothing_helps(monkeypatch, tmp_path):
+    from restora.agent import planner
+
+    darken = Tool("darken", ("noise",), lambda im: im * 0.9)
+    img = _photo()
+    _patch(monkeypatch, [Det("noise", param="sigma", value=10)], img)
+    monkeypatch.setattr(planner, "candidates", lambda op: [darken])
+    res = restore(img, model=_Script([]), memory=False)
+    assert np.array_equal(res.image, img)
+    assert res.trace.stop_reason == "no step improved the image"
