@@ -224,7 +224,7 @@ class Perceiver(nn.Module):
 CONFIGS: dict[str, dict] = {
     # Tests: 32 px on CPU in milliseconds.
     "tiny": {"widths": (8, 12, 16), "blocks": (0, 1), "dilations": (1,), "context_blocks": 1,
-             "expand": 2, "embed": 16, "compare_hidden": 8},
+             "expand": 2, "embed": 16, "compare_hidden": 8, "stats": True},
     # Shipped: 953 738 parameters (3.8 MB fp32), 4.5 GFLOP at 512×512: 60–100 ms on 2 CPU cores.
     "small": {"widths": (24, 48, 128), "blocks": (1, 5), "dilations": (1, 2, 4, 8, 1),
               "context_blocks": 2, "expand": 2, "embed": 128, "compare_hidden": 64,
