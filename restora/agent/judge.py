@@ -33,12 +33,16 @@ class Look:
     probs: dict[str, float]
 
 
+def as_look(a) -> Look:
+    """The Look of an existing restora.perceive.Assessment."""
+    emb = torch.as_tensor(np.asarray(a.embedding, np.float32)).reshape(1, -1)
+    return Look(a.quality, emb, {d.op: d.prob for d in a.types})
+
+
 def look(img: np.ndarray, model) -> Look:
     from restora.perceive import assess
 
-    a = assess(img, model)
-    emb = torch.as_tensor(np.asarray(a.embedding, np.float32))[None]
-    return Look(a.quality, emb, {d.op: d.prob for d in a.types})
+    return as_look(assess(img, model))
 
 
 def p_better(model, before: Look, after: Look) -> float:

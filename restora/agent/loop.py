@@ -73,12 +73,22 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
             if rec.kept:
                 n_kept, kept[step.op] = n_kept + 1, rec.kept
         t0 = time.perf_counter()
+        now = J.look(current, model)
         trace.rounds.append({"round": rnd, "steps": len(steps), "kept": n_kept,
-                             "quality": assess(current, model).quality})
+                             "quality": now.quality})
         clock.add("judge", t0)
         if not n_kept:
             stop = "no step improved the image" if rnd == 1 else "the last round improved nothing"
             break
+    if kept:  # final check of the whole result against the input (regions were judged locally)
+        t0 = time.perf_counter()
+        p = J.p_better(model, J.as_look(first), J.look(current, model))
+        clock.add("judge", t0)
+        trace.final_p_better = p
+        if p < 0.5:
+            current, kept = src, {}
+            stop += f"; final check: the result is only {p:.0%} likely better than the input, " \
+                    "so the input is returned"
     mem.store(trace.signature, kept)
     trace.stop_reason = stop
     trace.seconds = {**clock, "total": time.perf_counter() - t_start}

@@ -51,6 +51,7 @@ class Trace:
     seconds: dict = field(default_factory=dict)  # total, perceive, tools, judge
     signature: str = ""
     memory_used: dict = field(default_factory=dict)
+    final_p_better: float | None = None  # comparator: result vs input, whole image
 
     def to_dict(self) -> dict:
         steps = []
@@ -61,7 +62,8 @@ class Trace:
         return {"detections": self.detections, "regions": self.regions, "steps": steps,
                 "rounds": self.rounds, "stop_reason": self.stop_reason,
                 "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
-                "signature": self.signature, "memory_used": self.memory_used}
+                "signature": self.signature, "memory_used": self.memory_used,
+                "final_p_better": self.final_p_better}
 
     def summary(self) -> str:
         """A few readable lines: what was found, what was done, why it stopped."""
