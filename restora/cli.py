@@ -1,4 +1,4 @@
-"""The ``restora`` command line: degrade, metrics, gallery, bench.
+"""The ``restora`` command line: degrade, metrics, assess, gallery, bench.
 
 Every user-triggerable failure is a :class:`RestoraError`: printed as one line on stderr, exit
 status 2, no traceback (set RESTORA_DEBUG=1 to see one).
@@ -75,6 +75,29 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--crop-border", type=int, default=0, help="pixels to ignore at each border")
     m.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    s = sub.add_parser("assess", formatter_class=fmt, help="what is wrong with an image, and where",
+                       description="Run the perceiver on an image: quality score and tier, domain, "
+                       "the degradation types it detects (probability, severity in the operator's "
+                       "unit), then the image's regions (connected areas sharing one set of "
+                       "types, largest first; the one without types is clean).",
+                       epilog=textwrap.dedent("""\
+        --maps DIR writes, per type detected or likely somewhere (a cell ≥ 0.3), STEM_TYPE.png:
+        the photo darkened with the type's probability map over it, and STEM_regions.png: the
+        regions tinted and numbered as in the table (at most 1024 px on the long side).
+
+        examples:
+          restora assess photo.jpg
+          restora assess photo.jpg --json > photo.json
+          restora assess photo.jpg --maps maps --threshold 0.6
+        """))
+    s.add_argument("image", help="image to assess (PNG, JPEG, TIFF, WebP, BMP)")
+    s.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    s.add_argument("--maps", metavar="DIR", help="also write probability and region pictures here")
+    s.add_argument("--weights", metavar="FILE", help="perceiver weights (default: the shipped ones)")
+    s.add_argument("--threshold", type=float, default=0.5,
+                   help="probability at which a type counts as present (default 0.5)")
+    s.add_argument("--force", action="store_true", help="overwrite existing pictures in --maps")
+
     g = sub.add_parser("gallery", formatter_class=fmt, help="HTML gallery of every degradation",
                        description="Every operator at three severities and under a mask, with "
                        "its ground-truth label map, on one photo.",
@@ -85,6 +108,61 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--size", type=int, default=384, help="long side of the photo in px (default 384)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--force", action="store_true", help="overwrite an existing gallery")
+
+    r = sub.add_parser("restore", formatter_class=fmt, help="restore an image, explaining each step",
+                       description="Find what is wrong with an image and where (the perceiver), "
+                       "then restore it region by region with the classical tools: a step is kept "
+                       "only when the comparator judges the result better and it stays faithful to "
+                       "the input; repeat until the image looks clean or no step helps. OUT keeps "
+                       "the input's kind (bit depth, alpha, gray, EXIF; upright); its format "
+                       "follows its extension. The input is never overwritten.",
+                       epilog=textwrap.dedent("""\
+        --report writes one self-contained HTML file: a before/after slider, the degradation
+        maps and regions, every step with the tools tried and why each was kept or rolled back,
+        the quality per round, the stop reason and the time spent. --json writes the same trace.
+
+        examples:
+          restora restore photo.jpg -o fixed.jpg
+          restora restore scan.png -o scan_fixed.png --report scan.html --json scan.json
+          restora restore photo.jpg -o fixed.png --max-rounds 1 --tries 3 --no-memory
+        """))
+    r.add_argument("input", help="image to restore (PNG, JPEG, TIFF, WebP, BMP)")
+    r.add_argument("-o", "--output", required=True, help="restored image to write")
+    r.add_argument("--report", metavar="R.html", help="also write an HTML report here")
+    r.add_argument("--json", metavar="T.json", help="also write the trace as JSON here")
+    r.add_argument("--max-rounds", type=int, default=3, help="rounds at most (default 3)")
+    r.add_argument("--tries", type=int, default=2, help="candidate tools per step (default 2)")
+    r.add_argument("--no-memory", action="store_true",
+                   help="neither use nor update the experience memory")
+    r.add_argument("--weights", metavar="FILE", help="perceiver weights (default: the shipped ones)")
+    r.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    r.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+
+    bt = sub.add_parser("batch", formatter_class=fmt, help="restore every image of a folder",
+                        description="Restore every image under IN_DIR (recursively) into the same "
+                        "relative path under OUT_DIR, as `restora restore` does. Outputs that "
+                        "already exist are skipped (rerun a killed batch to resume) unless "
+                        "--force; writes are atomic, so no partial image is left. An unreadable "
+                        "image is recorded as an error and the batch goes on. OUT_DIR/summary.csv "
+                        "lists every image: status (ok, skipped, error), seconds, quality in and "
+                        "out, steps kept, stop reason or error. Exit status 1 when an image failed.",
+                        epilog=textwrap.dedent("""\
+        examples:
+          restora batch scans restored
+          restora batch photos out --workers 2 --ext png --max-rounds 2
+        """))
+    bt.add_argument("in_dir", metavar="IN_DIR", help="folder of images (never written to)")
+    bt.add_argument("out_dir", metavar="OUT_DIR", help="folder for the results (created if needed)")
+    bt.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    bt.add_argument("--ext", choices=["same", "png"], default="same",
+                    help="output format: that of each input (same, default) or PNG")
+    bt.add_argument("--max-rounds", type=int, default=3, help="rounds at most (default 3)")
+    bt.add_argument("--tries", type=int, default=2, help="candidate tools per step (default 2)")
+    bt.add_argument("--no-memory", action="store_true",
+                    help="neither use nor update the experience memory")
+    bt.add_argument("--weights", metavar="FILE", help="perceiver weights (default: the shipped ones)")
+    bt.add_argument("--force", action="store_true", help="redo images whose output exists")
+    bt.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     t = sub.add_parser("train", formatter_class=fmt, help="train Restora's models",
                        description="Train a model; the options after the model name go to its "
@@ -183,6 +261,82 @@ def cmd_metrics(a: argparse.Namespace) -> int:
     return 0
 
 
+def _check_folder(d: Path) -> None:
+    """Refuse a folder that is not one, or that could not be created or written."""
+    if d.exists() and not d.is_dir():
+        raise RestoraError(f"cannot write to {d}: it is not a folder")
+    base = d if d.exists() else d.parent
+    if not base.is_dir():
+        raise RestoraError(f"cannot create {d}: folder {base} does not exist")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise RestoraError(f"cannot write to {d}: folder {base} is not writable")
+
+
+def _assess_table(name: str, res, parts: list) -> str:
+    h, w = res.shape
+    dom = res.domain_probs[res.domain]
+    lines = [f"{name}: {w}×{h} px, {res.domain} ({dom:.2f})",
+             f"quality {res.quality:.2f} ({res.tier})",
+             f"detected (p ≥ {res.threshold:g}):"]
+    for d in res.types:
+        lines.append(f"  {d.op:13s} p {d.prob:.2f}  severity {d.severity:.2f}  "
+                     f"{d.param} {d.value:.3g} {d.unit}")
+    if res.clean:
+        lines.append("  none: clean")
+    lines.append("regions:")
+    for k, r in enumerate(parts, 1):
+        kinds = ", ".join(f"{d.op} ({d.param} {d.value:.3g})" for d in r.types) or "clean"
+        lines.append(f"  {k:2d}  {100 * r.area:5.1f} %  {kinds}  [confidence {r.confidence:.2f}]")
+    return "\n".join(lines)
+
+
+def cmd_assess(a: argparse.Namespace) -> int:
+    import numpy as np
+
+    from restora import io, perceive
+    from restora.nets.perceiver import OPS
+
+    if not 0.0 < a.threshold < 1.0:
+        raise RestoraError(f"--threshold must be in (0, 1), got {a.threshold}")
+    maps = Path(a.maps) if a.maps else None
+    if maps is not None:
+        _check_folder(maps)
+    img = io.read_image(a.image)
+    model = perceive.load_model(a.weights)
+    res = perceive.assess(img, model, threshold=a.threshold)
+    parts = perceive.regions(img, res, threshold=a.threshold)
+    pictures = {}
+    if maps is not None:
+        stem = Path(a.image).stem
+        seen = {d.op for r in parts for d in r.types} | {d.op for d in res.types}
+        for j, op in enumerate(OPS):
+            if op in seen or res.prob_maps[j].max() >= 0.3:
+                pictures[maps / f"{stem}_{op}.png"] = op
+        pictures[maps / f"{stem}_regions.png"] = None
+        if maps.is_dir():
+            for p in pictures:
+                io.check_destination(p, a.force)
+        drawn = {}  # all drawn (as 8 bits) before any is written
+        for p, op in pictures.items():
+            if op is None:
+                pic = perceive.render_regions(img, parts)
+            else:
+                pic = perceive.render_map(img, res, op)
+            drawn[p] = np.round(pic * 255.0).astype(np.uint8)
+        maps.mkdir(exist_ok=True)
+        for p, pic in drawn.items():
+            io.save(p, pic, overwrite=a.force)
+    if a.json:
+        print(json.dumps({"image": str(a.image), "assessment": res.to_dict(),
+                          "regions": [r.to_dict() for r in parts],
+                          "maps": [str(p) for p in pictures]}))
+    else:
+        print(_assess_table(str(a.image), res, parts))
+        if pictures:
+            print(f"wrote {len(pictures)} pictures to {maps}")
+    return 0
+
+
 def cmd_gallery(a: argparse.Namespace) -> int:
     from restora import io
     from restora.data import resize_max
@@ -233,14 +387,84 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _json_default(x):
+    import numpy as np
+
+    if isinstance(x, np.generic | np.ndarray):
+        return x.tolist()
+    raise TypeError(f"{type(x).__name__} is not JSON-serialisable")
+
+
+def cmd_restore(a: argparse.Namespace) -> int:
+    from restora import io, perceive
+    from restora.agent import restore
+    from restora.report.restore_report import write_report
+
+    for name, v in (("--max-rounds", a.max_rounds), ("--tries", a.tries)):
+        if v < 1:
+            raise RestoraError(f"{name} must be ≥ 1, got {v}")
+    src, out = Path(a.input), Path(a.output)
+    if out.suffix.lower() not in io.FORMATS:
+        raise RestoraError(f"cannot save {out}: unknown extension {out.suffix!r} "
+                           f"(use one of {', '.join(sorted(io.FORMATS))})")
+    targets = [out, *(Path(p) for p in (a.report, a.json) if p)]
+    for i, p in enumerate(targets):
+        if _same_file(p, src):
+            raise RestoraError(f"{p} is the input; choose another name (the input is never "
+                               "overwritten)")
+        if any(_same_file(p, q) for q in targets[:i]):
+            raise RestoraError(f"{p} is named for two outputs; give each its own name")
+        io.check_destination(p, a.force)
+    f = io.load(src)
+    model = perceive.load_model(a.weights)
+    res = restore(f.pixels, model=model, max_rounds=a.max_rounds, tries=a.tries,
+                  memory=not a.no_memory)
+    io.save(out, res.image, like=f, overwrite=a.force)
+    if a.json:
+        doc = {"input": str(src), "output": str(out), **res.trace.to_dict()}
+        io.write_bytes(Path(a.json), json.dumps(doc, indent=1, default=_json_default).encode(),
+                       a.force)
+    if a.report:
+        write_report(res, a.report, before=f.pixels, source_name=src.name, overwrite=a.force)
+    if not a.quiet:
+        print(res.trace.summary())
+        print("wrote " + ", ".join(str(p) for p in targets))
+    return 0
+
+
+def cmd_batch(a: argparse.Namespace) -> int:
+    from restora import batch
+
+    rows = batch.run(a.in_dir, a.out_dir, workers=a.workers, ext=a.ext, max_rounds=a.max_rounds,
+                     tries=a.tries, memory=not a.no_memory, force=a.force, weights=a.weights,
+                     progress=not a.quiet)
+    c = batch.counts(rows)
+    for r in rows:
+        if r.status == "error":
+            print(f"restora: {r.file}: {r.detail}", file=sys.stderr)
+    print(f"{c['ok']} restored, {c['skipped']} skipped (output exists), {c['error']} failed, "
+          f"of {len(rows)}; summary in {Path(a.out_dir) / batch.SUMMARY}")
+    return 1 if c["error"] else 0
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     from restora.train import perceiver
 
     return int(perceiver.main(a.options) or 0)
 
 
-COMMANDS = {"degrade": cmd_degrade, "metrics": cmd_metrics, "gallery": cmd_gallery,
-            "bench": cmd_bench, "train": cmd_train}
+COMMANDS = {"degrade": cmd_degrade, "metrics": cmd_metrics, "assess": cmd_assess,
+            "gallery": cmd_gallery, "bench": cmd_bench, "train": cmd_train,
+            "restore": cmd_restore, "batch": cmd_batch}
 
 
 def main(argv: list[str] | None = None) -> int:
