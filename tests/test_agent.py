@@ -76,12 +76,26 @@ def test_plan_orders_steps_and_uses_memory_and_rejections():
     assert [s.op for s in steps][:2] == ["jpeg", "noise"] and steps[-1].op == "haze"
     assert steps[0].mask is not None and steps[1].mask is None  # 50 % masked, 100 % whole
     noise = next(s for s in steps if s.op == "noise")
-    assert noise.tools[0][1]["sigma"] == pytest.approx(20)
+    from restora.degrade import OPERATORS
+
+    assert noise.tools[0][1]["sigma"] == pytest.approx(OPERATORS["noise"].primary.at(0.5))
     names = [t.name for t, _ in noise.tools]
     preferred = plan(regs, prefer={"noise": names[-1]}, tries=2)
     assert next(s for s in preferred if s.op == "noise").tools[0][0].name == names[-1]
-    dropped = plan(regs, rejected={("noise", 0, n) for n in names}, tries=2)
+    dropped = plan(regs, rejected={("noise", n) for n in names}, tries=2)
     assert "noise" not in [s.op for s in dropped]
+
+
+def test_plan_merges_similar_regions_and_splits_different_severities():
+    a, b, c = (np.zeros((8, 8), bool) for _ in range(3))
+    a[:, :3], b[:, 3:6], c[:, 6:] = True, True, True
+    regs = [Reg(a, [Det("noise", severity=0.4)], area=0.375),
+            Reg(b, [Det("noise", severity=0.5)], area=0.375),
+            Reg(c, [Det("noise", severity=0.95)], area=0.25)]
+    steps = plan(regs)
+    assert [round(s.area, 3) for s in steps] == [0.75, 0.25]
+    assert steps[0].mask[:, :6].all() and not steps[0].mask[:, 6:].any()
+    assert steps[0].severity == pytest.approx(0.45)
 
 
 def test_tool_params_are_clipped_to_the_tool_ranges():

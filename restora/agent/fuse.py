@@ -76,6 +76,11 @@ def apply_in_region(tool: Tool, params: dict, img: np.ndarray, mask: np.ndarray 
     return out
 
 
+def feather_px(shape: tuple[int, ...]) -> float:
+    """Seam width for region fusion: 3 % of the image diagonal, at least 8 px."""
+    return max(8.0, 0.03 * float(np.hypot(shape[0], shape[1])))
+
+
 def weight(mask: np.ndarray | None, shape: tuple[int, int], feather_px: float = 8.0) -> np.ndarray:
     """The fusion weight a step uses (1 inside, feathered to 0 outside)."""
     if mask is None:

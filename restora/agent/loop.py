@@ -17,7 +17,7 @@ import numpy as np
 
 from restora._image import as_image
 from restora.agent import judge as J
-from restora.agent.fuse import apply_in_region, bbox
+from restora.agent.fuse import apply_in_region, bbox, feather_px
 from restora.agent.memory import Memory, signature
 from restora.agent.planner import PlannedStep, plan
 from restora.agent.trace import Attempt, StepRecord, Trace
@@ -69,7 +69,7 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
         for step in steps:
             current, rec = _execute(step, current, src, model, margin, rnd, clock)
             trace.steps.append(rec)
-            rejected |= {(step.op, step.region, a.tool) for a in rec.attempts if a.verdict != "kept"}
+            rejected |= {(step.op, a.tool) for a in rec.attempts if a.verdict == "rolled back"}
             if rec.kept:
                 n_kept, kept[step.op] = n_kept + 1, rec.kept
         t0 = time.perf_counter()
@@ -108,7 +108,7 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
     best = None
     for tool, params in step.tools:
         t0 = time.perf_counter()
-        cand = apply_in_region(tool, params, current, step.mask)
+        cand = apply_in_region(tool, params, current, step.mask, feather_px(current.shape))
         secs = time.perf_counter() - t0
         clock.add("tools", t0)
         t0 = time.perf_counter()

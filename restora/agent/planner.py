@@ -52,25 +52,55 @@ def tool_params(tool: Tool, op: str, param: str, value: float) -> dict:
             else v for k, v in raw.items() if k in ranges}
 
 
+SEVERITY_GAP = 0.25  # regions whose severities of one type differ by more get separate steps
+
+
+def _union(masks: list[np.ndarray]) -> np.ndarray:
+    """The regions' union with its holes filled: a degradation surrounding a patch the perceiver
+    was unsure of is treated through the patch, not around it (no islands, fewer seams)."""
+    from scipy import ndimage
+
+    m = np.logical_or.reduce([np.asarray(x, bool) for x in masks])
+    return ndimage.binary_fill_holes(m)
+
+
 def plan(regions: list, *, prefer: dict[str, str] | None = None,
-         rejected: set[tuple[str, int, str]] | None = None, tries: int = 2) -> list[PlannedStep]:
-    """Ordered steps for ``regions`` (restora.perceive.Region list). ``prefer`` maps an operator to
-    the tool that worked before (experience memory); ``rejected`` holds (op, region, tool)
-    triples rolled back earlier, which are not proposed again; ``tries`` caps candidates."""
+         rejected: set[tuple[str, str]] | None = None, tries: int = 2) -> list[PlannedStep]:
+    """Ordered steps for ``regions`` (restora.perceive.Region list). A type found in several
+    regions at similar severity (within SEVERITY_GAP) becomes one step over their union (one tool
+    call, one seam); clearly different severities stay separate steps, each tuned to its own.
+    ``prefer`` maps an operator to the tool that worked before (experience memory);
+    ``rejected`` holds (op, tool) pairs rolled back earlier, not proposed again; ``tries`` caps
+    the candidates per step."""
     prefer, rejected = prefer or {}, rejected or set()
-    steps = []
+    found: dict[str, list] = {}
     for i, reg in enumerate(regions):
         for det in reg.types:
-            tools = candidates(det.op)
-            if det.op in prefer:
-                tools.sort(key=lambda t: t.name != prefer[det.op])
-            tools = [t for t in tools if (det.op, i, t.name) not in rejected][:tries]
-            if not tools:
-                continue
-            mask = None if reg.area >= WHOLE else reg.mask
-            steps.append(PlannedStep(det.op, i, mask, reg.area, det.prob, det.severity, det.param,
-                                     det.value, det.unit,
-                                     [(t, tool_params(t, det.op, det.param, det.value))
-                                      for t in tools]))
+            found.setdefault(det.op, []).append((i, reg, det))
+    steps = []
+    for op, items in found.items():
+        tools = candidates(op)
+        if op in prefer:
+            tools.sort(key=lambda t: t.name != prefer[op])
+        tools = [t for t in tools if (op, t.name) not in rejected][:tries]
+        if not tools:
+            continue
+        items.sort(key=lambda it: it[2].severity)
+        groups, group = [], [items[0]]
+        for it in items[1:]:
+            if it[2].severity - group[-1][2].severity > SEVERITY_GAP:
+                groups.append(group)
+                group = []
+            group.append(it)
+        groups.append(group)
+        for g in groups:
+            area = sum(reg.area for _, reg, _ in g)
+            sev = sum(reg.area * det.severity for _, reg, det in g) / max(area, 1e-9)
+            prim = OPERATORS[op].primary
+            value = float(np.clip(prim.at(sev), *prim.valid))
+            mask = None if area >= WHOLE else _union([reg.mask for _, reg, _ in g])
+            steps.append(PlannedStep(op, g[0][0], mask, area, max(d.prob for _, _, d in g), sev,
+                                     prim.name, value, prim.unit,
+                                     [(t, tool_params(t, op, prim.name, value)) for t in tools]))
     steps.sort(key=lambda s: (RESTORE_ORDER.index(s.op), -s.area))
     return steps
