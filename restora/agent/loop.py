@@ -23,6 +23,7 @@ from restora.agent.planner import PlannedStep, plan
 from restora.agent.trace import Attempt, StepRecord, Trace
 
 QUALITY_SLACK = 0.02  # a kept step may not lower the quality score by more than this
+CONFIDENT = 0.85  # a candidate this likely better is kept without trying the others
 
 
 @dataclass
@@ -128,6 +129,8 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
             best = (p, cand, len(rec.attempts) - 1)
         elif ok:
             rec.attempts[-1].verdict = "beaten"
+        if best is not None and best[0] >= CONFIDENT:
+            break  # greedy: confident enough, the remaining candidates are not worth their time
     if best is None:
         return current, rec
     rec.kept = rec.attempts[best[2]].tool
