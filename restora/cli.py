@@ -194,6 +194,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="identity, classical, or a tool name; repeat to compare (default: identity, classical)")
     b.add_argument("--images", help="clean image folder (default: the scikit-image photos; pairs: wallpapers)")
     b.add_argument("--limit", type=int, default=None, help="only the first N items (quick runs)")
+    b.add_argument("--photos", type=int, default=None,
+                   help="only the first N clean photos (every case, fewer photos)")
     b.add_argument("--out", help="also write table.md, results.csv, results.json, plot.png here")
     b.add_argument("--force", action="store_true", help="overwrite files in --out")
     b.add_argument("--weights", help="perceiver weights (perception)")
@@ -359,7 +361,7 @@ def cmd_gallery(a: argparse.Namespace) -> int:
 def cmd_bench(a: argparse.Namespace) -> int:
     from restora.bench import runner, suites, synth
 
-    for name in ("--repeat", "--size", "--count", "--limit"):
+    for name in ("--repeat", "--size", "--count", "--limit", "--photos"):
         _positive(name, getattr(a, name[2:]))
     if a.suite == "ops":
         print(synth.bench_ops(repeat=a.repeat))
@@ -370,14 +372,17 @@ def cmd_bench(a: argparse.Namespace) -> int:
     elif a.suite == "perception":
         from restora.bench import perception
 
-        if not a.weights:
-            raise RestoraError("bench perception needs --weights FILE.safetensors")
-        perception.main([a.weights])
+        from restora.perceive import DEFAULT_WEIGHTS
+
+        weights = a.weights or str(DEFAULT_WEIGHTS)
+        if not Path(weights).is_file():
+            raise RestoraError(f"no perceiver weights at {weights} (give --weights FILE)")
+        perception.main([weights])
     elif a.suite in suites.NAMES:
         if a.out:
             runner.check_out(a.out, a.force)
         records = runner.run(a.suite, a.method or ["identity", "classical"], images=a.images,
-                             limit=a.limit)
+                             limit=a.limit, photos=a.photos)
         print(runner.table(records))
         if a.out:
             runner.write(records, a.out, overwrite=a.force)

@@ -42,9 +42,11 @@ class _Clock(dict):
 
 
 def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
-            margin: float = 0.6, memory: bool | Memory = True, threshold: float = 0.5) -> Result:
+            margin: float = 0.6, memory: bool | Memory = True, threshold: float = 0.5,
+            regionwise: bool = True) -> Result:
     """Restore ``img`` (anything restora._image.as_image takes); see the module docstring.
-    ``tries`` candidate tools per step, a step kept when the comparator gives ≥ ``margin``."""
+    ``tries`` candidate tools per step, a step kept when the comparator gives ≥ ``margin``;
+    ``regionwise=False`` applies every step to the whole image (an ablation)."""
     from restora.perceive import assess, load_model, regions
 
     src, clock, t_start = as_image(img), _Clock(), time.perf_counter()
@@ -62,7 +64,7 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
         t0 = time.perf_counter()
         regs = first_regions if rnd == 1 else regions(current, None, model, threshold=threshold)
         clock.add("perceive", t0)
-        steps = plan(regs, prefer=prefer, rejected=rejected, tries=tries)
+        steps = plan(regs, prefer=prefer, rejected=rejected, tries=tries, regionwise=regionwise)
         if not steps:
             stop = "the image looks clean" if rnd == 1 else "nothing left to treat"
             break

@@ -65,13 +65,15 @@ def _union(masks: list[np.ndarray]) -> np.ndarray:
 
 
 def plan(regions: list, *, prefer: dict[str, str] | None = None,
-         rejected: set[tuple[str, str]] | None = None, tries: int = 2) -> list[PlannedStep]:
+         rejected: set[tuple[str, str]] | None = None, tries: int = 2,
+         regionwise: bool = True) -> list[PlannedStep]:
     """Ordered steps for ``regions`` (restora.perceive.Region list). A type found in several
     regions at similar severity (within SEVERITY_GAP) becomes one step over their union (one tool
     call, one seam); clearly different severities stay separate steps, each tuned to its own.
     ``prefer`` maps an operator to the tool that worked before (experience memory);
     ``rejected`` holds (op, tool) pairs rolled back earlier, not proposed again; ``tries`` caps
-    the candidates per step."""
+    the candidates per step; ``regionwise=False`` plans the same steps over the whole image
+    (the ablation of region-wise restoration)."""
     prefer, rejected = prefer or {}, rejected or set()
     found: dict[str, list] = {}
     for i, reg in enumerate(regions):
@@ -98,7 +100,8 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
             sev = sum(reg.area * det.severity for _, reg, det in g) / max(area, 1e-9)
             prim = OPERATORS[op].primary
             value = float(np.clip(prim.at(sev), *prim.valid))
-            mask = None if area >= WHOLE else _union([reg.mask for _, reg, _ in g])
+            whole = area >= WHOLE or not regionwise
+            mask = None if whole else _union([reg.mask for _, reg, _ in g])
             steps.append(PlannedStep(op, g[0][0], mask, area, max(d.prob for _, _, d in g), sev,
                                      prim.name, value, prim.unit,
                                      [(t, tool_params(t, op, prim.name, value)) for t in tools]))

@@ -5,6 +5,7 @@
   classical tool that treats it, with parameters set from the true degradation parameters,
   applied under the true mask, undoing the degradations in reverse physical order;
 * ``agent`` — :func:`restora.agent.restore` (blind: perceives, plans and judges by itself);
+* ``agent_global`` — the agent with every step over the whole image (no regions);
 * ``generic`` — the oracle tools in a fixed generic order (the operator table's: scene first);
 * any tool by name — that tool alone, tuned from the label, on the items it treats.
 """
@@ -64,6 +65,14 @@ def agent(img: np.ndarray, label: Label) -> np.ndarray:
     return restore(img, memory=False).image
 
 
+def agent_global(img: np.ndarray, label: Label) -> np.ndarray:
+    """The agent with region-wise restoration off: the same perception and planning, every step
+    applied to the whole image (the spatial suite's ablation)."""
+    from restora.agent import restore
+
+    return restore(img, memory=False, regionwise=False).image
+
+
 def classical_order(order: tuple[str, ...]) -> Method:
     """Oracle tools (as ``classical``) applied in a fixed operator ``order`` instead of the reverse
     physical one: the fixed-order baseline the agent's planning is measured against."""
@@ -85,6 +94,7 @@ def classical_order(order: tuple[str, ...]) -> Method:
 # A generic fixed order (the operators' table order: scene first, compression last), as a plain
 # pipeline would run its stages without a physical prior.
 BUILTIN: dict[str, Method] = {"identity": identity, "classical": classical, "agent": agent,
+                              "agent_global": agent_global,
                               "generic": classical_order(tuple(OPERATORS))}
 
 

@@ -79,10 +79,15 @@ def _niqe(img: np.ndarray) -> float:
 
 
 def run(suite: str, methods: list[str], images: str | None = None, limit: int | None = None,
-        progress: bool = True) -> list[Record]:
-    """Run ``methods`` on every item of ``suite`` (the first ``limit`` items if given)."""
+        progress: bool = True, photos: int | None = None) -> list[Record]:
+    """Run ``methods`` on every item of ``suite`` (the first ``limit`` items if given; only the
+    first ``photos`` clean photos, in name order, if given: every case on fewer photos)."""
     fns = {m: resolve(m) for m in methods}
     clean = dict(suites.clean_set(images))
+    if photos is not None:
+        if photos <= 0:
+            raise RestoraError(f"--photos must be positive, got {photos}")
+        clean = dict(list(clean.items())[:photos])
     todo = suites.items(suite, list(clean))
     if limit is not None:
         if limit <= 0:
