@@ -47,13 +47,14 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
     """Restore ``img`` (anything restora._image.as_image takes); see the module docstring.
     ``tries`` candidate tools per step, a step kept when the comparator gives ≥ ``margin``;
     ``regionwise=False`` applies every step to the whole image (an ablation)."""
-    from restora.perceive import assess, load_model, regions
+    from restora.perceive import load_model, regions
 
     src, clock, t_start = as_image(img), _Clock(), time.perf_counter()
     model = model if model is not None else load_model()
     mem = memory if isinstance(memory, Memory) else Memory(enabled=bool(memory))
+    seen = _Seen(model, clock, threshold)
+    first = seen.get(src)
     t0 = time.perf_counter()
-    first = assess(src, model, threshold=threshold)
     first_regions = regions(src, first, model, threshold=threshold)
     clock.add("perceive", t0)
     trace = Trace(first.to_dict(), [r.to_dict() for r in first_regions], signature=signature(first))
@@ -62,7 +63,8 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
     stop = f"reached the maximum of {max_rounds} rounds"
     for rnd in range(1, max_rounds + 1):
         t0 = time.perf_counter()
-        regs = first_regions if rnd == 1 else regions(current, None, model, threshold=threshold)
+        regs = first_regions if rnd == 1 else regions(current, seen.get(current), model,
+                                                      threshold=threshold)
         clock.add("perceive", t0)
         steps = plan(regs, prefer=prefer, rejected=rejected, tries=tries, regionwise=regionwise)
         if not steps:
@@ -70,23 +72,18 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
             break
         n_kept = 0
         for step in steps:
-            current, rec = _execute(step, current, src, model, margin, rnd, clock)
+            current, rec = _execute(step, current, src, model, margin, rnd, clock, seen)
             trace.steps.append(rec)
             rejected |= {(step.op, a.tool) for a in rec.attempts if a.verdict == "rolled back"}
             if rec.kept:
                 n_kept, kept[step.op] = n_kept + 1, rec.kept
-        t0 = time.perf_counter()
-        now = J.look(current, model)
         trace.rounds.append({"round": rnd, "steps": len(steps), "kept": n_kept,
-                             "quality": now.quality})
-        clock.add("judge", t0)
+                             "quality": seen.get(current).quality})
         if not n_kept:
             stop = "no step improved the image" if rnd == 1 else "the last round improved nothing"
             break
     if kept:  # final check of the whole result against the input (regions were judged locally)
-        t0 = time.perf_counter()
-        p = J.p_better(model, J.as_look(first), J.look(current, model))
-        clock.add("judge", t0)
+        p = J.p_better(model, J.as_look(first), J.as_look(seen.get(current)))
         trace.final_p_better = p
         if p < 0.5:
             current, kept = src, {}
@@ -98,13 +95,38 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
     return Result(current, trace, first, first_regions)
 
 
+class _Seen:
+    """The perceiver's assessment of the latest whole image, computed once per image: the round's
+    quality, the next round's regions and the next whole-image step's "before" share it."""
+
+    def __init__(self, model, clock: _Clock, threshold: float) -> None:
+        self.model, self.clock, self.threshold = model, clock, threshold
+        self.img: np.ndarray | None = None
+        self.assessment = None
+
+    def get(self, img: np.ndarray):
+        if img is not self.img:
+            from restora.perceive import assess
+
+            t0 = time.perf_counter()
+            self.img, self.assessment = img, assess(img, self.model, threshold=self.threshold)
+            self.clock.add("perceive", t0)
+        return self.assessment
+
+    def put(self, img: np.ndarray, assessment) -> None:
+        self.img, self.assessment = img, assessment
+
+
 def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, margin: float,
-             rnd: int, clock: _Clock) -> tuple[np.ndarray, StepRecord]:
+             rnd: int, clock: _Clock, seen: _Seen) -> tuple[np.ndarray, StepRecord]:
     """Try the step's candidate tools; keep the best acceptable result or roll back."""
+    from restora.perceive import assess
+
     y0, y1, x0, x1 = bbox(step.mask, current.shape[:2])
     box = (slice(y0, y1), slice(x0, x1))
+    whole = (y1 - y0, x1 - x0) == current.shape[:2]
     t0 = time.perf_counter()
-    before = J.look(current[box], model)
+    before = J.as_look(seen.get(current) if whole else assess(current[box], model))
     clock.add("judge", t0)
     rec = StepRecord(rnd, step.op, step.region, step.area, step.prob,
                      f"{step.param} {step.value:.3g} {step.unit}")
@@ -115,7 +137,8 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
         secs = time.perf_counter() - t0
         clock.add("tools", t0)
         t0 = time.perf_counter()
-        after = J.look(cand[box], model)
+        seen_after = assess(cand[box], model, threshold=seen.threshold)
+        after = J.as_look(seen_after)
         p = J.p_better(model, before, after)
         ok, why, corr, dc = J.fidelity(src[box], cand[box])
         clock.add("judge", t0)
@@ -128,7 +151,7 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
         if ok and (best is None or p > best[0]):
             if best is not None:
                 rec.attempts[best[2]].verdict = "beaten"
-            best = (p, cand, len(rec.attempts) - 1)
+            best = (p, cand, len(rec.attempts) - 1, seen_after)
         elif ok:
             rec.attempts[-1].verdict = "beaten"
         if best is not None and best[0] >= CONFIDENT:
@@ -137,6 +160,8 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
         return current, rec
     rec.kept = rec.attempts[best[2]].tool
     rec.thumbnail = _thumb(best[1])
+    if whole:
+        seen.put(best[1], best[3])
     return best[1], rec
 
 
