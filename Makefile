@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/restora gallery --out demo --force
-	@echo "open demo/gallery.html"
+	mkdir -p demo
+	$(VENV)/bin/restora restore restora/assets/demo_mixed.jpg -o demo/restored.png \
+		--report demo/report.html --json demo/trace.json --no-memory --force
+	@echo "open demo/report.html"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

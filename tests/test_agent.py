@@ -135,10 +135,12 @@ def test_region_execution_leaves_outside_untouched():
     y0, y1, x0, x1 = bbox(mask, img.shape[:2])
     assert y0 % 8 == 0 and x0 % 8 == 0 and y1 <= 96 and x1 <= 120
     out = apply_in_region(INVERT, {}, img, mask, feather_px=4)
-    assert np.allclose(out[mask], 1 - img[mask])
-    far = np.ones_like(mask)
-    far[30:80, 40:100] = False
-    assert np.array_equal(out[far], img[far])
+    deep = np.zeros_like(mask)
+    deep[45:65, 55:85] = True  # ≥ 5 px inside the region: full weight
+    assert np.allclose(out[deep], 1 - img[deep])
+    assert np.array_equal(out[~mask], img[~mask])  # nothing outside the region moves
+    edge = mask & ~deep
+    assert np.abs(out[edge] - img[edge]).max() < np.abs(out[deep] - img[deep]).max() + 1e-6
 
 
 def test_tiled_execution_matches_a_pointwise_tool():

@@ -36,6 +36,7 @@ class Record:
     niqe: float
     seconds: float
     peak_mb: float  # resident memory above the level before the call
+    psnr_clean: float = float("nan")  # PSNR over the pixels no operator touched (masked items)
 
 
 class PeakMemory:
@@ -99,17 +100,33 @@ def run(suite: str, methods: list[str], images: str | None = None, limit: int | 
         ref = suites.domain_view(clean[it.image], it.domain)
         deg, label = degrade(ref, it.recipe, seed=it.seed)
         p_in, s_in = psnr(ref, deg), ssim(ref, deg)
+        untouched = _untouched(label)
         for name, fn in fns.items():
             with PeakMemory() as mem:
                 t = time.perf_counter()
                 out = fn(deg, label)
                 dt = time.perf_counter() - t
             peak = mem.peak_mb
+            clean_db = float("nan")
+            if untouched is not None:
+                clean_db = psnr(ref[untouched][None], out[untouched][None])
             records.append(Record(suite, it.case, it.image, it.recipe, name, p_in, s_in,
-                                  psnr(ref, out), ssim(ref, out), _niqe(out), dt, peak))
+                                  psnr(ref, out), ssim(ref, out), _niqe(out), dt, peak,
+                                  clean_db))
             bar.update()
     bar.close()
     return records
+
+
+def _untouched(label) -> np.ndarray | None:
+    """Pixels no operator of ``label`` touched (all masks exactly 0) when some operator is
+    masked and such pixels exist; None otherwise (a global degradation leaves none)."""
+    if not label.steps or not all(st.mask for st in label.steps):
+        return None
+    touched = np.zeros(next(iter(label.masks.values())).shape, bool)
+    for m in label.masks.values():
+        touched |= np.asarray(m) > 0
+    return None if touched.all() else ~touched
 
 
 def table(records: list[Record]) -> str:
@@ -131,8 +148,23 @@ def table(records: list[Record]) -> str:
             rs = [r for r in sel if r.method == m]
             row.append(f"{mean(rs, 'psnr'):.2f} / {mean(rs, 'ssim'):.3f}")
         lines.append("| " + " | ".join(row) + " |")
-    for label, key, fmt in (("NIQE ↓", "niqe", "{:.2f}"), ("s / image", "seconds", "{:.3f}"),
-                            ("peak MB", "peak_mb", "{:.0f}")):
+    extra = [("NIQE ↓", "niqe", "{:.2f}"), ("s / image", "seconds", "{:.3f}"),
+             ("peak MB", "peak_mb", "{:.0f}")]
+    if any(np.isfinite(r.psnr_clean) for r in records):
+        extra.insert(0, ("untouched pixels: PSNR mean (min)", "psnr_clean", None))
+    extra.insert(0, ("worst item: output − input PSNR", "gain", None))
+    for label, key, fmt in extra:
+        if fmt is None:  # special rows
+            row = [label, ""]
+            for m in methods:
+                rs = [r for r in records if r.method == m]
+                if key == "gain":
+                    row.append(f"{min(r.psnr - r.psnr_in for r in rs):+.2f}" if rs else "")
+                    continue
+                v = [r.psnr_clean for r in rs if np.isfinite(r.psnr_clean)]
+                row.append(f"{np.mean(v):.2f} ({np.min(v):.2f})" if v else "")
+            lines.append("| " + " | ".join(row) + " |")
+            continue
         row = [label, ""] + [fmt.format(mean([r for r in records if r.method == m], key))
                              for m in methods]
         lines.append("| " + " | ".join(row) + " |")
