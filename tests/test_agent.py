@@ -223,3 +223,16 @@ def test_loop_rolls_back_everything_when_nothing_helps(monkeypatch, tmp_path):
     res = restore(img, model=_Script([]), memory=False)
     assert np.array_equal(res.image, img)
     assert res.trace.stop_reason == "no step improved the image"
+
+
+def test_fidelity_guard_lets_a_perfect_restoration_through():
+    """The guard's limits are loose enough that the clean image passes as the restoration of
+    its own heavily degraded version, for every operator."""
+    from restora.data import skimage_photos
+    from restora.degrade import OPERATORS, degrade
+
+    for name, img in skimage_photos(128)[:4]:
+        for op in OPERATORS:
+            deg, _ = degrade(img, f"{op}=1.0", seed=3)
+            ok, why, _, _ = J.fidelity(deg, img, op)
+            assert ok, (name, op, why)

@@ -140,7 +140,7 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
         seen_after = assess(cand[box], model, threshold=seen.threshold)
         after = J.as_look(seen_after)
         p = J.p_better(model, before, after)
-        ok, why, corr, dc = J.fidelity(src[box], cand[box])
+        ok, why, corr, dc = J.fidelity(src[box], cand[box], step.op)
         clock.add("judge", t0)
         if ok and p < margin:
             ok, why = False, f"comparator: {p:.0%} likely better, below {margin:.0%}"
