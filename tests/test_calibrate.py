@@ -28,7 +28,7 @@ def test_calibration_moves_the_threshold_to_zero():
     stats = {"global_logits": logits, "global_targets": target,
              "dense_logits": logits, "dense_targets": target}
     before = m.type_head.bias.detach().clone()
-    report = calibrate(m, stats)
+    report = calibrate(m, stats, min_precision=0.0)
     for j, op in enumerate(OPS):
         r = report[op]["global"]
         assert r["f1_calibrated"] >= r["f1_at_0.5"]
@@ -37,3 +37,14 @@ def test_calibration_moves_the_threshold_to_zero():
         f1 = 2 * (pred & pos).sum() / (pred.sum() + pos.sum())
         assert abs(f1 - r["f1_calibrated"]) < 1e-3
         assert abs(float(m.type_head.bias[j] - before[j]) + r["logit_threshold"]) < 1e-4
+
+
+def test_precision_floor_raises_the_threshold():
+    rng = np.random.default_rng(1)
+    target = (rng.random(2000) < 0.3).astype(np.float32)
+    logits = target * 1.5 + rng.standard_normal(2000)  # overlapping classes
+    t0, _ = best_offset(logits, target, 0.0)
+    t9, _ = best_offset(logits, target, 0.9)
+    assert t9 > t0
+    pred, pos = logits > t9, target > 0.5
+    assert (pred & pos).sum() / pred.sum() >= 0.9

@@ -4,9 +4,9 @@ weights.
 A multi-label head trained with binary cross-entropy puts its best decision threshold away from
 0.5 for types that are rare, subtle or often masked. This step draws fresh samples from the
 training photos (a seed no training step used; the held-out scikit-image photos are never
-touched), measures for each type the logit threshold that maximises F1 — of the global type head
-per image, and of the dense head per 8×8 cell (the maps' masks) — and subtracts it from that
-head's bias. Afterwards probability 0.5 is each type's calibrated threshold, so every consumer
+touched), measures for each type the logit threshold that maximises F1 among those with a
+precision of at least 0.9 — of the global type head per image, and of the dense head per 8×8
+cell (the maps' masks) — and subtracts it from that head's bias. Afterwards probability 0.5 is each type's calibrated threshold, so every consumer
 (restora.perceive, the agent, the benchmarks) keeps using 0.5. The offsets go in the card.
 
     python -m restora.train.calibrate runs/p1/perceiver_small.safetensors \\
@@ -40,9 +40,11 @@ CALIBRATION_SEED = 424242  # no training run uses it (they use cfg.seed and cfg.
 MAX_SHIFT = 4.0  # a threshold's logit is kept within ±4 (probability 0.018 … 0.982)
 
 
-def best_offset(logits: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    """(logit threshold, F1 there) maximising F1 of ``logits > t`` against binary ``target``;
-    (0, nan) when there are no positives."""
+def best_offset(logits: np.ndarray, target: np.ndarray,
+                min_precision: float = 0.0) -> tuple[float, float]:
+    """(logit threshold, F1 there) maximising F1 of ``logits > t`` against binary ``target``
+    among the thresholds whose precision is at least ``min_precision`` (the highest-precision
+    threshold when none reaches it); (0, nan) when there are no positives."""
     pos = target > 0.5
     if not pos.any():
         return 0.0, float("nan")
@@ -51,10 +53,13 @@ def best_offset(logits: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     tp = np.cumsum(y)
     fp = np.cumsum(~y)
     f1 = 2 * tp / (2 * tp + fp + (pos.sum() - tp))
+    precision = tp / (tp + fp)
     # a cut after index k predicts the k+1 largest as positive; only cut between distinct values
     valid = np.append(s[1:] < s[:-1], True)
-    f1 = np.where(valid, f1, -1.0)
-    k = int(np.argmax(f1))
+    if not (valid & (precision >= min_precision)).any():
+        k = int(np.argmax(np.where(valid, precision, -1.0)))
+    else:
+        k = int(np.argmax(np.where(valid & (precision >= min_precision), f1, -1.0)))
     t = float((s[k] + s[k + 1]) / 2) if k + 1 < len(s) else float(s[k] - 1e-3)
     return float(np.clip(t, -MAX_SHIFT, MAX_SHIFT)), float(f1[k])
 
@@ -83,14 +88,20 @@ def collect(model: Perceiver, data: PerceiverData, pairs: int, batch: int = 32,
             "dense_logits": np.concatenate(d_log), "dense_targets": np.concatenate(d_tgt)}
 
 
-def calibrate(model: Perceiver, stats: dict[str, np.ndarray]) -> dict:
-    """Fold the F1-optimal thresholds of ``stats`` (from :func:`collect`) into ``model``'s head
-    biases; return the offsets and F1 before/after per type."""
+MIN_PRECISION = 0.9
+
+
+def calibrate(model: Perceiver, stats: dict[str, np.ndarray],
+              min_precision: float = MIN_PRECISION) -> dict:
+    """Fold the F1-optimal thresholds of ``stats`` (from :func:`collect`) with precision at least
+    ``min_precision`` into ``model``'s head biases; return the offsets and F1 before/after per
+    type. The precision floor is there because a false detection costs the agent a tool run and
+    risks harm, while a missed mild one costs little."""
     report = {}
     for kind, bias in (("global", model.type_head.bias), ("dense", model.dense_head[-1].bias)):
         lg, tg = stats[f"{kind}_logits"], stats[f"{kind}_targets"]
         for j, op in enumerate(OPS):
-            t, f1 = best_offset(lg[:, j], tg[:, j])
+            t, f1 = best_offset(lg[:, j], tg[:, j], min_precision)
             pos = tg[:, j] > 0.5
             pred = lg[:, j] > 0
             f1_0 = 2 * (pred & pos).sum() / max(pred.sum() + pos.sum(), 1)
@@ -111,13 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pairs", type=int, default=1536)
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--min-precision", type=float, default=MIN_PRECISION,
+                   help=f"precision floor of every threshold (default {MIN_PRECISION})")
     a = p.parse_args(argv)
     from safetensors.torch import save_file
 
     model = load_perceiver(a.weights)
     paths = training_paths([a.images] if a.images else None)
     data = PerceiverData(paths, crop=a.crop, seed=CALIBRATION_SEED)
-    report = calibrate(model, collect(model, data, a.pairs, workers=a.workers))
+    report = calibrate(model, collect(model, data, a.pairs, workers=a.workers), a.min_precision)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     card = json.loads(card_path(a.weights).read_text())
@@ -127,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     os.replace(tmp, out)
     card |= {"file": out.name, "sha256": sha256_of(out), "bytes": out.stat().st_size,
              "calibration": {"pairs": a.pairs, "crop": a.crop, "seed": CALIBRATION_SEED,
+                             "min_precision": a.min_precision,
                              "images": len(paths), "per_type": report,
                              "from": {"file": Path(a.weights).name,
                                       "sha256": sha256_of(a.weights)}}}
