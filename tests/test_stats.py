@@ -68,3 +68,16 @@ def test_frozen_trunk_stays_fixed_while_heads_learn():
     heads = [k for k in after if k.startswith("type_head")]
     assert trunk and all(torch.equal(before[k], after[k]) for k in trunk)
     assert not all(torch.equal(before[k], after[k]) for k in heads)
+
+
+def test_window_pooling_equals_plain_pooling_on_one_window_and_is_size_stable():
+    from restora.nets.stats import window_pool
+
+    x = torch.rand(2, 5, 16, 16)
+    p = window_pool(x, 16)
+    flat = x.flatten(2)
+    assert torch.allclose(p["mean"], flat.mean(2), atol=1e-6)
+    assert torch.allclose(p["std"], flat.std(2, unbiased=False), atol=1e-5)
+    assert torch.allclose(p["max"], flat.amax(2)) and torch.allclose(p["min"], flat.amin(2))
+    big = window_pool(torch.rand(1, 5, 128, 128), 16)  # same distribution, 64× the cells
+    assert torch.allclose(big["max"], window_pool(torch.rand(1, 5, 16, 16), 16)["max"], atol=0.1)

@@ -24,7 +24,8 @@ Heads
   closer to its clean version than image A; exactly antisymmetric:
   compare(a, b) = −compare(b, a).
 
-Global heads pool over the dense features (mean and max), so every head works at any size.
+Global heads pool over the dense features (mean, and maxima within 128-px windows averaged over
+the windows), so every head works at any size and judges a large image like its training crops.
 """
 
 from __future__ import annotations
@@ -37,7 +38,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from restora.degrade.operators import OPERATORS
-from restora.nets.stats import N_GLOBAL, N_STATS, cell_stats, global_stats
+from restora.nets.stats import (
+    N_GLOBAL,
+    N_STATS,
+    cell_stats,
+    global_stats,
+    local_stats,
+    window_maps,
+    window_pool,
+)
 
 OPS: tuple[str, ...] = tuple(OPERATORS)
 TYPES: tuple[str, ...] = OPS + ("clean",)
@@ -128,6 +137,10 @@ class Perceiver(nn.Module):
                  compare_hidden: int = 64, stats: bool = False, head_hidden: int = 0) -> None:
         super().__init__()
         self.use_stats, self.frozen_trunk = stats, False
+        # global pooling statistics are taken over windows of the training crop's size (128 px
+        # = 16 cells) and averaged, so that a large image is judged like the crops the heads
+        # learnt from (restora.nets.stats.window_pool)
+        self.pool_window = 16
         c1, c2, c3 = widths
         self.stem = Down(3, c1)
         self.stage4 = nn.Sequential(Down(c1, c2), *[SepBlock(c2, expand) for _ in range(blocks[0])])
@@ -195,14 +208,19 @@ class Perceiver(nn.Module):
         if self.use_stats:
             parts = list(torch.split(f, [f.shape[1] - N_STATS, N_STATS], 1))
         f = parts[0]
-        pooled = [f.mean((2, 3)), f.amax((2, 3))]
+        pooled = [f.mean((2, 3)), window_pool(f, self.pool_window)["max"]]
         cell = f
         if self.use_stats:
             raw = parts[1].float()
-            pooled.append(self.global_norm(global_stats(raw)).to(f.dtype))
+            pooled.append(self.global_norm(global_stats(raw, self.pool_window)).to(f.dtype))
             cell = f + self.stat_proj(self.stat_norm(raw)).to(f.dtype)
         emb = self.to_embed(torch.cat(pooled, dim=1))
-        dense = self.dense_head(F.silu(cell + self.global_bias(emb)[:, :, None, None]))
+        h, w = f.shape[-2:]
+        if max(h, w) <= self.pool_window:
+            bias = self.global_bias(emb)[:, :, None, None]
+        else:  # each cell is conditioned on its own 128-px window, as in training
+            bias = self._window_bias(f, parts[1], (h, w))
+        dense = self.dense_head(F.silu(cell + bias))
         n = len(OPS)
         return PerceiverOutput(
             type_logits=self.type_head(emb),
@@ -212,6 +230,23 @@ class Perceiver(nn.Module):
             domain_logits=self.domain_head(emb),
             quality_logit=self.quality_head(emb).squeeze(1),
             embedding=emb)
+
+    def _window_bias(self, f: torch.Tensor, raw: torch.Tensor | None,
+                     size: tuple[int, int]) -> torch.Tensor:
+        """The dense head's conditioning per cell: the embedding of every 128-px window (stride
+        64 px) through ``global_bias``, bilinearly interpolated to the cells."""
+        m = window_maps(f, self.pool_window)
+        parts = [m["mean"], m["max"]]
+        if self.use_stats:
+            g = local_stats(raw.float(), self.pool_window)
+            b, c, nh, nw = g.shape
+            g = self.global_norm(g.permute(0, 2, 3, 1).reshape(-1, c))
+            parts.append(g.reshape(b, nh, nw, c).permute(0, 3, 1, 2).to(f.dtype))
+        x = torch.cat(parts, 1)
+        b, c, nh, nw = x.shape
+        emb = self.to_embed(x.permute(0, 2, 3, 1).reshape(-1, c))
+        bias = self.global_bias(emb).reshape(b, nh, nw, -1).permute(0, 3, 1, 2)
+        return F.interpolate(bias, size=size, mode="bilinear", align_corners=False)
 
     def compare(self, emb_a: torch.Tensor, emb_b: torch.Tensor) -> torch.Tensor:
         """Logit that B is closer to its clean image than A (B×E, B×E → B); antisymmetric by

@@ -122,14 +122,41 @@ def _coherence(jxx: torch.Tensor, jyy: torch.Tensor, jxy: torch.Tensor) -> torch
     return ((jxx - jyy) ** 2 + 4 * jxy**2).sqrt() / (jxx + jyy + 1e-4)
 
 
-def global_stats(s: torch.Tensor) -> torch.Tensor:
-    """B×N_STATS×h×w (raw :func:`cell_stats`) → B×N_GLOBAL: per channel the mean, standard
-    deviation, minimum and maximum over cells, then the coherence of the image's summed
-    structure tensors (luma gradients, top-hat gradients)."""
-    flat = s.flatten(2)
-    mean = flat.mean(2)
+def window_maps(x: torch.Tensor, window: int) -> dict[str, torch.Tensor]:
+    """Mean, standard deviation, minimum and maximum over the cells of each window of
+    ``window``×``window`` cells of B×C×h×w (stride half a window, windows wholly inside the map;
+    a map no larger than a window is one window): B×C×nh×nw each."""
+    kh, kw = min(window, x.shape[-2]), min(window, x.shape[-1])
+    stride = (max(1, kh // 2), max(1, kw // 2))
+    mean = F.avg_pool2d(x, (kh, kw), stride)
+    var = (F.avg_pool2d(x * x, (kh, kw), stride) - mean * mean).clamp(min=0)
+    return {"mean": mean, "std": var.sqrt(), "min": -F.max_pool2d(-x, (kh, kw), stride),
+            "max": F.max_pool2d(x, (kh, kw), stride)}
+
+
+def window_pool(x: torch.Tensor, window: int) -> dict[str, torch.Tensor]:
+    """:func:`window_maps` averaged over the windows (B×C each): statistics of the size the
+    network was trained on, whatever the image's size (a maximum over 4 096 cells is not a
+    maximum over 256)."""
+    return {k: v.flatten(2).mean(2) for k, v in window_maps(x, window).items()}
+
+
+def _assemble(p: dict[str, torch.Tensor]) -> torch.Tensor:
+    mean = p["mean"]
     i = STAT_NAMES.index
     coh = [_coherence(mean[:, i(a)], mean[:, i(b)], mean[:, i(c)])[:, None]
            for a, b, c in (("jxx", "jyy", "jxy"), ("txx", "tyy", "txy"))]
-    std = flat.std(2, unbiased=False) if flat.shape[2] > 1 else torch.zeros_like(mean)
-    return torch.cat([mean, std, flat.amin(2), flat.amax(2), *coh], 1)
+    return torch.cat([mean, p["std"], p["min"], p["max"], *coh], 1)
+
+
+def global_stats(s: torch.Tensor, window: int = 16) -> torch.Tensor:
+    """B×N_STATS×h×w (raw :func:`cell_stats`) → B×N_GLOBAL: per channel the mean, standard
+    deviation, minimum and maximum over cells (within windows of ``window`` cells, averaged:
+    :func:`window_pool`), then the coherence of the summed structure tensors (luma gradients,
+    top-hat gradients)."""
+    return _assemble(window_pool(s, window))
+
+
+def local_stats(s: torch.Tensor, window: int = 16) -> torch.Tensor:
+    """The vector of :func:`global_stats` for every window: B×N_GLOBAL×nh×nw."""
+    return _assemble(window_maps(s, window))
