@@ -179,7 +179,9 @@ def _parser() -> argparse.ArgumentParser:
                        "method on a fixed seeded list of (clean image, recipe); a Markdown table on "
                        "stdout. Speed suites: 'ops' (every degradation operator), 'tools' (every "
                        "restoration tool), both on 512×512 as a ratio to a bicubic resize measured "
-                       "in the same run; 'pairs' (training-pair throughput per core).",
+                       "in the same run; 'pairs' (training-pair throughput per core); "
+                       "'perception' (the perceiver's numbers on held-out photos); 'agent' (the "
+                       "agent end to end at 512×512, --big adds a 6000×4000 photo).",
                        epilog=textwrap.dedent("""\
         examples:
           restora bench three-deg --method identity --method classical
@@ -188,12 +190,18 @@ def _parser() -> argparse.ArgumentParser:
           restora bench spatial --images ~/photos/clean
           restora bench ops --repeat 5
           restora bench pairs --size 128 --count 200
+          restora bench composite -m classical -m generic -m agent --photos 3
+          restora bench perception
+          restora bench agent --big
         """))
-    b.add_argument("suite", help="a quality suite, or ops | tools | pairs")
+    b.add_argument("suite", help="a quality suite, or ops | tools | pairs | perception | agent")
     b.add_argument("--method", "-m", action="append", default=None,
-                   help="identity, classical, or a tool name; repeat to compare (default: identity, classical)")
+                   help="identity, classical, generic, agent, agent_global or a tool name; repeat "
+                   "to compare (default: identity, classical)")
     b.add_argument("--images", help="clean image folder (default: the scikit-image photos; pairs: wallpapers)")
     b.add_argument("--limit", type=int, default=None, help="only the first N items (quick runs)")
+    b.add_argument("--big", action="store_true",
+                   help="agent: also a 6000×4000 photo (time and peak memory)")
     b.add_argument("--photos", type=int, default=None,
                    help="only the first N clean photos (every case, fewer photos)")
     b.add_argument("--out", help="also write table.md, results.csv, results.json, plot.png here")
@@ -369,9 +377,15 @@ def cmd_bench(a: argparse.Namespace) -> int:
         print(synth.bench_tools(repeat=a.repeat))
     elif a.suite == "pairs":
         print(synth.bench_pairs(size=a.size, count=a.count, images=a.images))
+    elif a.suite == "agent":
+        from restora.bench import agent_speed
+
+        print(agent_speed.small())
+        if a.big:
+            print()
+            print(agent_speed.big())
     elif a.suite == "perception":
         from restora.bench import perception
-
         from restora.perceive import DEFAULT_WEIGHTS
 
         weights = a.weights or str(DEFAULT_WEIGHTS)
@@ -388,7 +402,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
             runner.write(records, a.out, overwrite=a.force)
     else:
         raise RestoraError(f"unknown bench suite '{a.suite}' "
-                           f"(known: {', '.join(suites.NAMES)}, ops, tools, pairs, perception)")
+                           f"(known: {', '.join(suites.NAMES)}, ops, tools, pairs, perception, agent)")
     return 0
 
 
