@@ -19,7 +19,7 @@ from restora._image import as_image
 from restora.agent import judge as J
 from restora.agent.fuse import apply_in_region, bbox, feather_px
 from restora.agent.memory import Memory, signature
-from restora.agent.planner import PlannedStep, plan
+from restora.agent.planner import PlannedStep, plan, scene_params
 from restora.agent.trace import Attempt, StepRecord, Trace
 
 QUALITY_SLACK = 0.02  # a kept step may not lower the quality score by more than this
@@ -66,7 +66,8 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
         regs = first_regions if rnd == 1 else regions(current, seen.get(current), model,
                                                       threshold=threshold)
         clock.add("perceive", t0)
-        steps = plan(regs, prefer=prefer, rejected=rejected, tries=tries, regionwise=regionwise)
+        steps = plan(regs, prefer=prefer, rejected=rejected, tries=tries, regionwise=regionwise,
+                     done=set(kept))
         if not steps:
             stop = "the image looks clean" if rnd == 1 else "nothing left to treat"
             break
@@ -133,6 +134,8 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
     best = None
     for tool, params in step.tools:
         t0 = time.perf_counter()
+        if step.mask is not None:
+            params = scene_params(tool, params, current)
         cand = apply_in_region(tool, params, current, step.mask, feather_px(current.shape))
         secs = time.perf_counter() - t0
         clock.add("tools", t0)

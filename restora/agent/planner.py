@@ -64,23 +64,40 @@ def _union(masks: list[np.ndarray]) -> np.ndarray:
     return ndimage.binary_fill_holes(m)
 
 
+def scene_params(tool: Tool, params: dict, img: np.ndarray) -> dict:
+    """Parameters a tool can only estimate well from the whole image, set from it before the tool
+    runs on a region's crop: the atmospheric light of dehazing (the brightest pixels of a small
+    crop are often a coloured object, and a coloured airlight casts its complement over the
+    region). Gray, from the whole image's dark channel."""
+    names = {p.name for p in tool.params}
+    if "airlight" in names and params.get("airlight") is None:
+        from restora.tools.classical.dehaze import dark_channel, estimate_airlight
+
+        a = estimate_airlight(img, dark_channel(img, 15))
+        params = {**params, "airlight": float(np.clip(np.mean(a), 0.0, 1.0))}
+    return params
+
+
 def plan(regions: list, *, prefer: dict[str, str] | None = None,
          rejected: set[tuple[str, str]] | None = None, tries: int = 2,
-         regionwise: bool = True) -> list[PlannedStep]:
+         regionwise: bool = True, done: set[str] | None = None) -> list[PlannedStep]:
     """Ordered steps for ``regions`` (restora.perceive.Region list). A type found in several
     regions at similar severity (within SEVERITY_GAP) becomes one step over their union (one tool
     call, one seam); clearly different severities stay separate steps, each tuned to its own.
     ``prefer`` maps an operator to the tool that worked before (experience memory);
     ``rejected`` holds (op, tool) pairs rolled back earlier, not proposed again; ``tries`` caps
     the candidates per step; ``regionwise=False`` plans the same steps over the whole image
-    (the ablation of region-wise restoration)."""
-    prefer, rejected = prefer or {}, rejected or set()
+    (the ablation of region-wise restoration); types in ``done`` (treated in an earlier round)
+    are not planned again, so a round only treats what the last one revealed."""
+    prefer, rejected, done = prefer or {}, rejected or set(), done or set()
     found: dict[str, list] = {}
     for i, reg in enumerate(regions):
         for det in reg.types:
             found.setdefault(det.op, []).append((i, reg, det))
     steps = []
     for op, items in found.items():
+        if op in done:
+            continue
         tools = candidates(op)
         if op in prefer:
             tools.sort(key=lambda t: t.name != prefer[op])
