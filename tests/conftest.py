@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import skimage.data
+import torch
 
 from restora._image import as_image
 from restora.data import resize_max
@@ -17,3 +18,19 @@ def photo() -> np.ndarray:
 @pytest.fixture(scope="session")
 def small(photo) -> np.ndarray:
     return np.ascontiguousarray(photo[64:160, 64:160])
+
+
+def tiny_model(types=("haze", "contrast", "saturation")) -> torch.nn.Module:
+    """A random tiny perceiver that detects exactly ``types``, everywhere, and nothing locally
+    (one region, few and fast steps): for tests of the agent's plumbing, not its quality."""
+    from restora.nets.perceiver import OPS, perceiver
+
+    torch.manual_seed(0)
+    m = perceiver("tiny").eval()
+    with torch.no_grad():
+        m.type_head.weight.mul_(0.1)
+        m.type_head.bias.fill_(-6.0)
+        for op in types:
+            m.type_head.bias[OPS.index(op)] = 6.0
+        m.dense_head[-1].bias[:len(OPS)].fill_(-6.0)
+    return m

@@ -11,25 +11,12 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_model
 
 import restora.perceive
 from restora import io
 from restora.cli import main
-from restora.nets.perceiver import OPS, perceiver
 from restora.train.perceiver import TrainConfig, export_model
-
-
-def tiny_model(types=("haze", "contrast", "saturation")) -> torch.nn.Module:
-    """A random tiny perceiver that detects exactly ``types``, everywhere (few, fast steps)."""
-    torch.manual_seed(0)
-    m = perceiver("tiny").eval()
-    with torch.no_grad():
-        m.type_head.weight.mul_(0.1)
-        m.type_head.bias.fill_(-6.0)
-        for op in types:
-            m.type_head.bias[OPS.index(op)] = 6.0
-        m.dense_head[-1].bias[:len(OPS)].fill_(-6.0)
-    return m
 
 
 @pytest.fixture(scope="module", autouse=True)

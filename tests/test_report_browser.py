@@ -25,7 +25,7 @@ def _chromium(url: str, *extra: str) -> subprocess.CompletedProcess:
 
 def test_report_opens_without_console_errors(tmp_path):
     import skimage.data
-    from test_restore_cli import tiny_model  # the suite's rigged tiny perceiver
+    from conftest import tiny_model  # the suite's rigged tiny perceiver
 
     from restora._image import as_image
 

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_model
 
 import restora.agent
 import restora.perceive
@@ -16,21 +17,7 @@ from restora.agent.loop import Result
 from restora.agent.trace import Attempt, StepRecord, Trace
 from restora.cli import main
 from restora.errors import RestoraError
-from restora.nets.perceiver import OPS, perceiver
 from restora.report.restore_report import final_quality, render_report, steps_kept, write_report
-
-
-def tiny_model(types=("haze", "contrast", "saturation")) -> torch.nn.Module:
-    """A random tiny perceiver that detects exactly ``types``, everywhere (few, fast steps)."""
-    torch.manual_seed(0)
-    m = perceiver("tiny").eval()
-    with torch.no_grad():
-        m.type_head.weight.mul_(0.1)
-        m.type_head.bias.fill_(-6.0)
-        for op in types:
-            m.type_head.bias[OPS.index(op)] = 6.0
-        m.dense_head[-1].bias[:len(OPS)].fill_(-6.0)  # no local detections: one region
-    return m
 
 
 @pytest.fixture(scope="module", autouse=True)
