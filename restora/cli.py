@@ -381,6 +381,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
         from restora.bench import agent_speed
 
         print(agent_speed.small())
+        print()
+        print(agent_speed.clean())
         if a.big:
             print()
             print(agent_speed.big())
