@@ -236,3 +236,18 @@ def test_fidelity_guard_lets_a_perfect_restoration_through():
             deg, _ = degrade(img, f"{op}=1.0", seed=3)
             ok, why, _, _ = J.fidelity(deg, img, op)
             assert ok, (name, op, why)
+
+
+def test_physical_checks_veto_light_and_haze_where_the_image_says_otherwise():
+    from restora.agent.planner import implausible
+    from restora.degrade import degrade
+
+    img = _photo(96, 96)
+    bright = np.clip(img + 0.4, 0, 1)
+    assert "not dark" in implausible("low_light", bright, None)
+    dark, _ = degrade(img, "low_light=0.8", seed=0)
+    assert implausible("low_light", dark, None) == ""
+    assert "no veil" in implausible("haze", img * 0.5, None)
+    hazy, _ = degrade(img, "haze=0.7", seed=0)
+    assert implausible("haze", hazy, None) == ""
+    assert implausible("noise", img, None) == ""

@@ -19,7 +19,7 @@ from restora._image import as_image
 from restora.agent import judge as J
 from restora.agent.fuse import apply_in_region, bbox, feather_px
 from restora.agent.memory import Memory, signature
-from restora.agent.planner import PlannedStep, plan, scene_params
+from restora.agent.planner import PlannedStep, implausible, plan, scene_params
 from restora.agent.trace import Attempt, StepRecord, Trace
 
 QUALITY_SLACK = 0.02  # a kept step may not lower the quality score by more than this
@@ -73,6 +73,12 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
             break
         n_kept = 0
         for step in steps:
+            why = implausible(step.op, current, step.mask)
+            if why:
+                trace.steps.append(StepRecord(rnd, step.op, step.region, step.area, step.prob,
+                                              f"{step.param} {step.value:.3g} {step.unit}",
+                                              vetoed=why))
+                continue
             current, rec = _execute(step, current, src, model, margin, rnd, clock, seen)
             trace.steps.append(rec)
             rejected |= {(step.op, a.tool) for a in rec.attempts if a.verdict == "rolled back"}

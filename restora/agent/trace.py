@@ -36,6 +36,7 @@ class StepRecord:
     estimate: str  # e.g. "sigma 24.1 /255"
     attempts: list[Attempt] = field(default_factory=list)
     kept: str | None = None  # the tool whose result was kept, if any
+    vetoed: str = ""  # why the step was not tried (a physical check contradicted the detection)
     thumbnail: np.ndarray | None = field(default=None, repr=False)  # the image after the step
 
 
@@ -70,7 +71,8 @@ class Trace:
         found = ", ".join(f"{t['op']} ({t['prob']:.0%})" for t in self.detections.get("types", []))
         lines = [f"found: {found or 'nothing (clean)'}"]
         for s in self.steps:
-            what = f"kept {s.kept}" if s.kept else "rolled back"
+            what = f"kept {s.kept}" if s.kept else f"vetoed ({s.vetoed})" if s.vetoed \
+                else "rolled back"
             tried = ", ".join(f"{a.tool} p={a.p_better:.2f}" for a in s.attempts)
             lines.append(f"round {s.round}: {s.op} on region {s.region} ({s.area:.0%}, "
                          f"{s.estimate}): {what} [{tried}]")

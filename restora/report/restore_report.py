@@ -163,7 +163,8 @@ def _steps(trace) -> str:
     out = []
     for i, s in enumerate(trace.steps, 1):
         what = f'<span class="kept">kept {_e(s.kept)}</span>' if s.kept else \
-            '<span class="rolled">rolled back</span>'
+            f'<span class="rolled">not tried: {_e(s.vetoed)}</span>' if getattr(s, "vetoed", "") \
+            else '<span class="rolled">rolled back</span>'
         where = f"region {s.region + 1}" + (f" of round {s.round}'s partition" if s.round > 1
                                             else "")
         out.append(f"<h3>Step {i} (round {s.round}): {_e(s.op)} on {where} "
@@ -173,6 +174,8 @@ def _steps(trace) -> str:
                  f"{_num(a.quality_before)} → {_num(a.quality_after)}", _num(a.structure),
                  _num(a.chroma_shift, ".3f"), _verdict(a.verdict), _e(a.reason or ""),
                  _num(a.seconds, ".2f")] for a in s.attempts]
+        if not s.attempts:
+            continue
         out.append(_table(["tool", "parameters", "p_better", "quality before → after",
                            "structure", "chroma shift", "verdict", "reason", "s"], rows))
         if s.thumbnail is not None:
