@@ -251,3 +251,6 @@ def test_physical_checks_veto_light_and_haze_where_the_image_says_otherwise():
     hazy, _ = degrade(img, "haze=0.7", seed=0)
     assert implausible("haze", hazy, None) == ""
     assert implausible("noise", img, None) == ""
+    gray = np.repeat(img.mean(2, keepdims=True), 3, 2)
+    assert "no colour" in implausible("saturation", gray, None)
+    assert implausible("saturation", img, None) == ""

@@ -70,11 +70,13 @@ def _union(masks: list[np.ndarray]) -> np.ndarray:
 # every hazy one a mean dark channel (15 px) ≥ 0.36; the limits leave a margin.
 LOW_LIGHT_MAX_P95 = 0.35
 HAZE_MIN_DARK = 0.25
+SATURATION_MIN_CHROMA = 0.01  # below this (a gray image) there is no colour left to restore
 
 
 def implausible(op: str, img: np.ndarray, mask: np.ndarray | None) -> str:
     """Why ``op`` cannot be what degrades ``img`` under ``mask`` (None: the whole image), or ""
-    when nothing speaks against it. Low light needs a dark region; haze a bright dark channel."""
+    when nothing speaks against it. Low light needs a dark region, haze a bright dark channel,
+    a colour boost some colour to boost."""
     from restora._image import to_gray
 
     sel = np.ones(img.shape[:2], bool) if mask is None else np.asarray(mask) >= 0.5
@@ -90,6 +92,10 @@ def implausible(op: str, img: np.ndarray, mask: np.ndarray | None) -> str:
         dark = float(dark_channel(img, 15)[sel].mean())
         if dark < HAZE_MIN_DARK:
             return f"no veil: mean dark channel {dark:.2f} < {HAZE_MIN_DARK}"
+    if op == "saturation":
+        chroma = float(np.abs(img - img.mean(2, keepdims=True))[sel].mean())
+        if chroma < SATURATION_MIN_CHROMA:
+            return f"no colour left to restore: mean chroma {chroma:.3f} < {SATURATION_MIN_CHROMA}"
     return ""
 
 
