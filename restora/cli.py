@@ -447,8 +447,17 @@ def cmd_restore(a: argparse.Namespace) -> int:
         io.check_destination(p, a.force)
     f = io.load(src)
     model = perceive.load_model(a.weights)
+    def progress(rec) -> None:  # one line per decided step, on stderr, for long restorations
+        what = f"kept {rec.kept}" if rec.kept else f"not tried ({rec.vetoed})" if rec.vetoed \
+            else "rolled back"
+        print(f"  round {rec.round}: {rec.op} ({rec.area:.0%} of the image): {what}",
+              file=sys.stderr, flush=True)
+
+    if not a.quiet:
+        print(f"restoring {src} ({f.pixels.shape[1]}×{f.pixels.shape[0]})…", file=sys.stderr,
+              flush=True)
     res = restore(f.pixels, model=model, max_rounds=a.max_rounds, tries=a.tries,
-                  memory=not a.no_memory)
+                  memory=not a.no_memory, on_step=None if a.quiet else progress)
     io.save(out, res.image, like=f, overwrite=a.force)
     if a.json:
         doc = {"input": str(src), "output": str(out), **res.trace.to_dict()}

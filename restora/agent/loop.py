@@ -43,10 +43,11 @@ class _Clock(dict):
 
 def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
             margin: float = 0.6, memory: bool | Memory = True, threshold: float = 0.5,
-            regionwise: bool = True) -> Result:
+            regionwise: bool = True, on_step=None) -> Result:
     """Restore ``img`` (anything restora._image.as_image takes); see the module docstring.
     ``tries`` candidate tools per step, a step kept when the comparator gives ≥ ``margin``;
-    ``regionwise=False`` applies every step to the whole image (an ablation)."""
+    ``regionwise=False`` applies every step to the whole image (an ablation); ``on_step``, if
+    given, is called with each StepRecord as soon as it is decided (progress on long work)."""
     from restora.perceive import load_model, regions
 
     src, clock, t_start = as_image(img), _Clock(), time.perf_counter()
@@ -81,6 +82,8 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
                 continue
             current, rec = _execute(step, current, src, model, margin, rnd, clock, seen)
             trace.steps.append(rec)
+            if on_step is not None:
+                on_step(rec)
             rejected |= {(step.op, a.tool) for a in rec.attempts if a.verdict == "rolled back"}
             if rec.kept:
                 n_kept, kept[step.op] = n_kept + 1, rec.kept
