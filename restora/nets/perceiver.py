@@ -12,7 +12,8 @@ Heads
   trained level); meaningful only for the types present. Convert with
   ``OPERATORS[op].primary.at(s)`` (see :func:`decode`);
 * ``dense_logits`` B×15×h×w per-cell (1/8 resolution) presence of each operator; the cell's
-  target is the operator's mask averaged over the 8×8 cell;
+  target is the operator's mask averaged over the 8×8 cell; each cell is conditioned on the
+  embedding of its own 128-px window (the training crop's size), not the whole image's;
 * ``dense_severity`` B×15×h×w per-cell severity × mask (the label map averaged over the cell);
 * ``domain_logits`` B×3 over :data:`DOMAINS` (natural, medical, remote);
 * ``quality_logit`` B   no-reference quality; the score is ``sigmoid(quality_logit)`` ∈ [0, 1],
@@ -260,7 +261,8 @@ CONFIGS: dict[str, dict] = {
     # Tests: 32 px on CPU in milliseconds.
     "tiny": {"widths": (8, 12, 16), "blocks": (0, 1), "dilations": (1,), "context_blocks": 1,
              "expand": 2, "embed": 16, "compare_hidden": 8, "stats": True},
-    # Shipped: 953 738 parameters (3.8 MB fp32), 4.5 GFLOP at 512×512: 60–100 ms on 2 CPU cores.
+    # Shipped: 1 030 388 parameters (4.2 MB fp32): ~0.13 s at 512×512 on 2 CPU cores
+    # (BENCHMARKS.md), the classical statistics included.
     "small": {"widths": (24, 48, 128), "blocks": (1, 5), "dilations": (1, 2, 4, 8, 1),
               "context_blocks": 2, "expand": 2, "embed": 128, "compare_hidden": 64,
               "stats": True, "head_hidden": 256},
