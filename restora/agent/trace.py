@@ -75,6 +75,6 @@ class Trace:
                 else "rolled back"
             tried = ", ".join(f"{a.tool} p={a.p_better:.2f}" for a in s.attempts)
             lines.append(f"round {s.round}: {s.op} on region {s.region} ({s.area:.0%}, "
-                         f"{s.estimate}): {what} [{tried}]")
+                         f"{s.estimate}): {what}" + (f" [{tried}]" if tried else ""))
         lines.append(f"stopped: {self.stop_reason} ({self.seconds.get('total', 0):.2f} s)")
         return "\n".join(lines)
