@@ -254,3 +254,14 @@ def test_physical_checks_veto_light_and_haze_where_the_image_says_otherwise():
     gray = np.repeat(img.mean(2, keepdims=True), 3, 2)
     assert "no colour" in implausible("saturation", gray, None)
     assert implausible("saturation", img, None) == ""
+
+
+def test_fast_plans_only_cheap_tools():
+    from restora.agent.planner import FAST_MAX_COST
+
+    full = np.ones((8, 8), bool)
+    regs = [Reg(full, [Det("noise", param="sigma", value=20), Det("jpeg", param="quality",
+                                                                   value=30)])]
+    steps = plan(regs, fast=True)
+    assert steps and all(t.cost <= FAST_MAX_COST for s in steps for t, _ in s.tools)
+    assert "jpeg" not in [s.op for s in steps]  # its only tool is BM3D-based

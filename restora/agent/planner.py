@@ -113,9 +113,13 @@ def scene_params(tool: Tool, params: dict, img: np.ndarray) -> dict:
     return params
 
 
+FAST_MAX_COST = 1500.0  # --fast: only tools at most this many bicubic resizes (≈ 1 s at 512²)
+
+
 def plan(regions: list, *, prefer: dict[str, str] | None = None,
          rejected: set[tuple[str, str]] | None = None, tries: int = 2,
-         regionwise: bool = True, done: set[str] | None = None) -> list[PlannedStep]:
+         regionwise: bool = True, done: set[str] | None = None,
+         fast: bool = False) -> list[PlannedStep]:
     """Ordered steps for ``regions`` (restora.perceive.Region list). A type found in several
     regions at similar severity (within SEVERITY_GAP) becomes one step over their union (one tool
     call, one seam); clearly different severities stay separate steps, each tuned to its own.
@@ -123,7 +127,8 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
     ``rejected`` holds (op, tool) pairs rolled back earlier, not proposed again; ``tries`` caps
     the candidates per step; ``regionwise=False`` plans the same steps over the whole image
     (the ablation of region-wise restoration); types in ``done`` (treated in an earlier round)
-    are not planned again, so a round only treats what the last one revealed."""
+    are not planned again, so a round only treats what the last one revealed; ``fast`` keeps
+    only tools whose cost is at most FAST_MAX_COST, cheapest first (no BM3D-class tools)."""
     prefer, rejected, done = prefer or {}, rejected or set(), done or set()
     found: dict[str, list] = {}
     for i, reg in enumerate(regions):
@@ -134,6 +139,8 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
         if op in done:
             continue
         tools = candidates(op)
+        if fast:
+            tools = sorted((t for t in tools if t.cost <= FAST_MAX_COST), key=lambda t: t.cost)
         if op in prefer:
             tools.sort(key=lambda t: t.name != prefer[op])
         tools = [t for t in tools if (op, t.name) not in rejected][:tries]

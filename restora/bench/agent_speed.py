@@ -34,10 +34,11 @@ def _photo(size: int) -> np.ndarray:
                       interpolation=cv2.INTER_AREA)
 
 
-def small(size: int = 512, seed: int = 0) -> str:
-    """Markdown table of the agent on ``size``² single degradations."""
+def small(size: int = 512, seed: int = 0, fast: bool = False) -> str:
+    """Markdown table of the agent on ``size``² single degradations (``fast``: cheap tools)."""
     from restora.agent import restore
     from restora.degrade import degrade
+    from restora.metrics import psnr
     from restora.perceive import load_model
 
     img = _photo(size)
@@ -56,18 +57,20 @@ def small(size: int = 512, seed: int = 0) -> str:
     base = float(np.median(ts))
     restore(img, model=model, memory=False, max_rounds=1)  # warm-up (imports, caches)
     head = ("| degradation | total s | × bicubic | perceive s | tools s | judge s | steps kept "
-            "| tools tried |")
-    rows = [head, "|---|---:|---:|---:|---:|---:|---:|---|"]
+            "| tools tried | PSNR in → out |")
+    rows = [head, "|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for recipe in CASES:
         deg, _ = degrade(img, recipe, seed=seed)
-        r = restore(deg, model=model, memory=False)
+        r = restore(deg, model=model, memory=False, fast=fast)
         sec = r.trace.seconds
         kept = sum(1 for s in r.trace.steps if s.kept)
         tried = ", ".join(dict.fromkeys(a.tool for s in r.trace.steps for a in s.attempts))
         rows.append(f"| {recipe} | {sec['total']:.2f} | {sec['total'] / base:.0f}× | "
                     f"{sec.get('perceive', 0):.2f} | {sec.get('tools', 0):.2f} | "
-                    f"{sec.get('judge', 0):.2f} | {kept} | {tried or '–'} |")
-    return (f"Agent on a {size}×{size} photo (astronaut), one degradation each, memory off; "
+                    f"{sec.get('judge', 0):.2f} | {kept} | {tried or '–'} | "
+                    f"{psnr(img, deg):.2f} → {psnr(img, r.image):.2f} |")
+    mode = "--fast (cheap tools only)" if fast else "default tools"
+    return (f"Agent ({mode}) on a {size}×{size} photo (astronaut), one degradation each, memory off; "
             f"bicubic ×2 down-and-up of the same image: {base * 1e3:.2f} ms. "
             f"Machine: {describe()}.\n\n" + "\n".join(rows))
 
