@@ -23,6 +23,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _agent_options(p: argparse.ArgumentParser) -> None:
+    """The options restore and batch share (restora.agent.restore's)."""
+    p.add_argument("--max-rounds", type=int, default=3, help="rounds at most (default 3)")
+    p.add_argument("--tries", type=int, default=2, help="candidate tools per step (default 2)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="neither use nor update the experience memory")
+    p.add_argument("--fast", action="store_true",
+                   help="cheap tools only (no BM3D-class denoising or deblocking): ~1–2 s at 512²")
+    p.add_argument("--weights", metavar="FILE", help="perceiver weights (default: the shipped ones)")
+
+
 def _parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     p = _Parser(prog="restora", formatter_class=fmt,
@@ -130,13 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", required=True, help="restored image to write")
     r.add_argument("--report", metavar="R.html", help="also write an HTML report here")
     r.add_argument("--json", metavar="T.json", help="also write the trace as JSON here")
-    r.add_argument("--max-rounds", type=int, default=3, help="rounds at most (default 3)")
-    r.add_argument("--tries", type=int, default=2, help="candidate tools per step (default 2)")
-    r.add_argument("--no-memory", action="store_true",
-                   help="neither use nor update the experience memory")
-    r.add_argument("--fast", action="store_true",
-                   help="cheap tools only (no BM3D-class denoising or deblocking): ~1–2 s at 512²")
-    r.add_argument("--weights", metavar="FILE", help="perceiver weights (default: the shipped ones)")
+    _agent_options(r)
     r.add_argument("--force", action="store_true", help="overwrite existing outputs")
     r.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
 
@@ -158,11 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     bt.add_argument("--ext", choices=["same", "png"], default="same",
                     help="output format: that of each input (same, default) or PNG")
-    bt.add_argument("--max-rounds", type=int, default=3, help="rounds at most (default 3)")
-    bt.add_argument("--tries", type=int, default=2, help="candidate tools per step (default 2)")
-    bt.add_argument("--no-memory", action="store_true",
-                    help="neither use nor update the experience memory")
-    bt.add_argument("--weights", metavar="FILE", help="perceiver weights (default: the shipped ones)")
+    _agent_options(bt)
     bt.add_argument("--force", action="store_true", help="redo images whose output exists")
     bt.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -480,7 +481,7 @@ def cmd_batch(a: argparse.Namespace) -> int:
 
     rows = batch.run(a.in_dir, a.out_dir, workers=a.workers, ext=a.ext, max_rounds=a.max_rounds,
                      tries=a.tries, memory=not a.no_memory, force=a.force, weights=a.weights,
-                     progress=not a.quiet)
+                     progress=not a.quiet, fast=a.fast)
     c = batch.counts(rows)
     for r in rows:
         if r.status == "error":

@@ -34,3 +34,13 @@ def tiny_model(types=("haze", "contrast", "saturation")) -> torch.nn.Module:
             m.type_head.bias[OPS.index(op)] = 6.0
         m.dense_head[-1].bias[:len(OPS)].fill_(-6.0)
     return m
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for the module: the tiny perceiver is far faster so when the other
+    core is busy (two OpenMP threads stall on a shared core)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from conftest import tiny_model
 
 import restora.perceive
@@ -18,13 +17,7 @@ from restora import io
 from restora.cli import main
 from restora.train.perceiver import TrainConfig, export_model
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()

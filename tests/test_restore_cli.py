@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 from conftest import tiny_model
 
 import restora.agent
@@ -19,14 +18,7 @@ from restora.cli import main
 from restora.errors import RestoraError
 from restora.report.restore_report import final_quality, render_report, steps_kept, write_report
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The perceiver is far faster on one thread when the other core is busy."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
