@@ -76,12 +76,11 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
         n_kept = 0
         for step in steps:
             why = implausible(step.op, current, step.mask)
-            if why:
-                trace.steps.append(StepRecord(rnd, step.op, step.region, step.area, step.prob,
-                                              f"{step.param} {step.value:.3g} {step.unit}",
-                                              vetoed=why))
-                continue
-            current, rec = _execute(step, current, src, model, margin, rnd, clock, seen)
+            if why:  # a physical check contradicts the detection: not tried
+                rec = StepRecord(rnd, step.op, step.region, step.area, step.prob,
+                                 f"{step.param} {step.value:.3g} {step.unit}", vetoed=why)
+            else:
+                current, rec = _execute(step, current, src, model, margin, rnd, clock, seen)
             trace.steps.append(rec)
             if on_step is not None:
                 on_step(rec)
