@@ -202,31 +202,48 @@ def _device(model: torch.nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+TILE_BATCH = 32  # tiles of one shape per forward pass
+
+
 def _features(model: Perceiver, img: np.ndarray, tile: int, overlap: int) -> torch.Tensor:
     """The stride-8 cell map 1×C×⌈H/8⌉×⌈W/8⌉ of the whole image, computed tile by tile (each
-    tile's core copied in) when a side exceeds ``tile``; call under inference mode."""
+    tile's core copied in) when a side exceeds ``tile``; tiles of one shape run together in
+    batches of :data:`TILE_BATCH`. Call under inference mode."""
     dev = _device(model)
     H, W = img.shape[:2]
 
-    def run(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(img[y0:y1, x0:x1].transpose(2, 0, 1)))
-        return model.features(x[None].to(dev))
+    def run(boxes: list[tuple[int, int, int, int]]) -> torch.Tensor:
+        x = np.stack([img[y0:y1, x0:x1].transpose(2, 0, 1) for y0, y1, x0, x1 in boxes])
+        return model.features(torch.from_numpy(np.ascontiguousarray(x)).to(dev))
 
     if H <= tile and W <= tile:
-        return run(0, H, 0, W)
-    out = None
+        return run([(0, H, 0, W)])
+    jobs: dict[tuple[int, int], list] = {}
     for y0, y1, cy0, cy1 in _spans(H, tile, overlap):
         for x0, x1, cx0, cx1 in _spans(W, tile, overlap):
-            f = run(y0, y1, x0, x1)
+            jobs.setdefault((y1 - y0, x1 - x0), []).append((y0, y1, x0, x1, cy0, cy1, cx0, cx1))
+    out = None
+    for group in jobs.values():
+        for k in range(0, len(group), TILE_BATCH):
+            part = group[k:k + TILE_BATCH]
+            f = run([j[:4] for j in part])
             if out is None:
                 out = f.new_empty((1, f.shape[1], -(-H // STRIDE), -(-W // STRIDE)))
-            ty, tx = y0 // STRIDE, x0 // STRIDE
-            out[:, :, cy0:cy1, cx0:cx1] = f[:, :, cy0 - ty:cy1 - ty, cx0 - tx:cx1 - tx]
+            for i, (y0, _, x0, _, cy0, cy1, cx0, cx1) in enumerate(part):
+                ty, tx = y0 // STRIDE, x0 // STRIDE
+                out[0, :, cy0:cy1, cx0:cx1] = f[i, :, cy0 - ty:cy1 - ty, cx0 - tx:cx1 - tx]
     assert out is not None
     return out
 
 
-def assess(img: np.ndarray, model: Perceiver | None = None, *, tile: int = 768, overlap: int = 128,
+def outputs(model: Perceiver, img: np.ndarray, tile: int = 128, overlap: int = 0):
+    """The raw head outputs (PerceiverOutput, batch of one) for an H×W×3 float image, computed
+    the way :func:`assess` does (in tiles of ``tile`` px); the model must be in eval mode."""
+    with torch.inference_mode():
+        return model.heads(_features(model, img, tile, overlap))
+
+
+def assess(img: np.ndarray, model: Perceiver | None = None, *, tile: int = 128, overlap: int = 0,
            threshold: float = 0.5) -> Assessment:
     """Run the perceiver on ``img`` (anything :func:`restora._image.as_image` accepts).
 
@@ -235,11 +252,11 @@ def assess(img: np.ndarray, model: Perceiver | None = None, *, tile: int = 768, 
     in tiles of ``tile`` px (rounded down to a multiple of 32) overlapping by ``overlap`` px
     (rounded up to a multiple of 32), origins on the 32-pixel grid, whose features are stitched
     (each tile keeps its core: the overlap is split in half) before the heads run once on the
-    whole cell map. Tiled answers differ slightly from one pass where a tile's receptive field
-    is cut (the encoder's coarse context in particular). With a trained "small" perceiver on
-    degraded 1600×1200 photos and 768 px tiles, the global probabilities moved by ≤ 0.02 and
-    99 % of the cells' probabilities by ≤ 0.03 with a 64 px overlap, by ≤ 0.01 and ≤ 0.011 with
-    128 px (the default: 1.2× the work of 64 px). A type is detected when its global probability
+    whole cell map. The default, 128-px tiles without overlap, is the size the perceiver was
+    trained on: its features at a cell depend on how far the crop's border is (the training
+    crops were all 128 px), and one pass over a 512-px image, whose cells mostly see no border,
+    missed σ 25 noise on a photo that every 128-px tile of it called noisy (BENCHMARKS.md). A
+    type is detected when its global probability
     is ≥ ``threshold``.
     """
     if not 0.0 < threshold < 1.0:
@@ -253,8 +270,7 @@ def assess(img: np.ndarray, model: Perceiver | None = None, *, tile: int = 768, 
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
-            out = model.heads(_features(model, img, tile, overlap))
+        out = outputs(model, img, tile, overlap)
     finally:
         model.train(was_training)
     type_p = torch.sigmoid(out.type_logits[0].float()).cpu().numpy()
