@@ -202,7 +202,7 @@ def _device(model: torch.nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-TILE_BATCH = 32  # tiles of one shape per forward pass
+TILE_BATCH = 32  # tiles of one shape that run through the network together
 
 
 def _features(model: Perceiver, img: np.ndarray, tile: int, overlap: int) -> torch.Tensor:
