@@ -169,11 +169,15 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", formatter_class=fmt, help="train Restora's models",
                        description="Train a model; the options after the model name go to its "
-                       "trainer (see `restora train perceiver --help`).",
+                       "trainer (see `restora train perceiver --help`, `restora train restorer "
+                       "--help`).",
                        epilog="examples:\n  restora train perceiver --config tiny --steps 200\n"
                        "  restora train perceiver --config small --minutes 8 --device cuda "
-                       "--workers 14 --images runs/wallpapers\n")
-    t.add_argument("model", choices=["perceiver"], help="which model")
+                       "--workers 14 --images runs/wallpapers\n"
+                       "  restora train restorer --config nafnet-small --steps 3400 --out runs/r1\n"
+                       "  torchrun --nproc-per-node 2 -m restora.train.restorer --config "
+                       "nafnet-tiny --steps 20\n")
+    t.add_argument("model", choices=["perceiver", "restorer"], help="which model")
     t.add_argument("options", nargs=argparse.REMAINDER, help="options of the trainer")
 
     b = sub.add_parser("bench", formatter_class=fmt, help="benchmarks",
@@ -492,6 +496,10 @@ def cmd_batch(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    if a.model == "restorer":
+        from restora.train import restorer
+
+        return int(restorer.main(a.options) or 0)
     from restora.train import perceiver
 
     return int(perceiver.main(a.options) or 0)

@@ -6,6 +6,7 @@
   applied under the true mask, undoing the degradations in reverse physical order;
 * ``agent`` — :func:`restora.agent.restore` (blind: perceives, plans and judges by itself);
 * ``agent_global`` — the agent with every step over the whole image (no regions);
+* ``net`` — the all-in-one restorer in one blind pass (:func:`restora.tools.learned.restore_net`);
 * ``generic`` — the oracle tools in a fixed generic order (the operator table's: scene first);
 * any tool by name — that tool alone, tuned from the label, on the items it treats.
 """
@@ -65,6 +66,14 @@ def agent(img: np.ndarray, label: Label) -> np.ndarray:
     return restore(img, memory=False).image
 
 
+def net(img: np.ndarray, label: Label) -> np.ndarray:
+    """The shipped all-in-one restorer (restora.tools.learned) in one pass, blind: conditioned on
+    the perceiver's view of the image, never on the label."""
+    from restora.tools.learned import restore_net
+
+    return restore_net(img)
+
+
 def agent_global(img: np.ndarray, label: Label) -> np.ndarray:
     """The agent with region-wise restoration off: the same perception and planning, every step
     applied to the whole image (the spatial suite's ablation)."""
@@ -94,7 +103,7 @@ def classical_order(order: tuple[str, ...]) -> Method:
 # A generic fixed order (the operators' table order: scene first, compression last), as a plain
 # pipeline would run its stages without a physical prior.
 BUILTIN: dict[str, Method] = {"identity": identity, "classical": classical, "agent": agent,
-                              "agent_global": agent_global,
+                              "agent_global": agent_global, "net": net,
                               "generic": classical_order(tuple(OPERATORS))}
 
 
