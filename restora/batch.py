@@ -54,6 +54,7 @@ class Options:
     memory: bool = True
     force: bool = False
     fast: bool = False
+    learned: bool = True
 
 
 def _inside(a: Path, b: Path) -> bool:
@@ -115,7 +116,7 @@ def restore_one(src: Path, dst: Path, rel: str, opts: Options, model=None) -> Ro
         f = io.load(src)
         res = restore(f.pixels, model=model if model is not None else _MODEL,
                       max_rounds=opts.max_rounds, tries=opts.tries, memory=opts.memory,
-                      fast=opts.fast)
+                      fast=opts.fast, learned=opts.learned)
         dst.parent.mkdir(parents=True, exist_ok=True)
         io.save(dst, res.image, like=f, overwrite=opts.force)
     except RestoraError as e:
@@ -176,7 +177,7 @@ def _remove_stale_temps(pairs: list[tuple[Path, Path]]) -> None:
 def run(in_dir: str | Path, out_dir: str | Path, *, workers: int = 1, ext: str = "same",
         max_rounds: int = 3, tries: int = 2, memory: bool = True, force: bool = False,
         weights: str | None = None, model=None, progress: bool = True,
-        fast: bool = False) -> list[Row]:
+        fast: bool = False, learned: bool = True) -> list[Row]:
     """Restore the folder (see the module docstring); returns the summary rows. ``model``
     (in-process runs only) replaces loading ``weights``."""
     from tqdm import tqdm
@@ -197,7 +198,7 @@ def run(in_dir: str | Path, out_dir: str | Path, *, workers: int = 1, ext: str =
     io.check_destination(out / SUMMARY, overwrite=True)
     old = _old_rows(out / SUMMARY)
     _remove_stale_temps(pairs)
-    opts = Options(max_rounds, tries, memory, force, fast)
+    opts = Options(max_rounds, tries, memory, force, fast, learned)
     src_root = Path(in_dir)
     rows, todo = [], []
     for src, dst in pairs:

@@ -32,6 +32,8 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true",
                    help="cheap tools only (no BM3D-class denoising or deblocking): ~1–2 s at 512²")
     p.add_argument("--weights", metavar="FILE", help="perceiver weights (default: the shipped ones)")
+    p.add_argument("--no-net", action="store_true",
+                   help="classical tools only (not the learned all-in-one network)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -466,7 +468,8 @@ def cmd_restore(a: argparse.Namespace) -> int:
         print(f"restoring {src} ({f.pixels.shape[1]}×{f.pixels.shape[0]})…", file=sys.stderr,
               flush=True)
     res = restore(f.pixels, model=model, max_rounds=a.max_rounds, tries=a.tries,
-                  memory=not a.no_memory, on_step=None if a.quiet else progress, fast=a.fast)
+                  memory=not a.no_memory, on_step=None if a.quiet else progress, fast=a.fast,
+                  learned=not a.no_net)
     io.save(out, res.image, like=f, overwrite=a.force)
     if a.json:
         doc = {"input": str(src), "output": str(out), **res.trace.to_dict()}
@@ -485,7 +488,7 @@ def cmd_batch(a: argparse.Namespace) -> int:
 
     rows = batch.run(a.in_dir, a.out_dir, workers=a.workers, ext=a.ext, max_rounds=a.max_rounds,
                      tries=a.tries, memory=not a.no_memory, force=a.force, weights=a.weights,
-                     progress=not a.quiet, fast=a.fast)
+                     progress=not a.quiet, fast=a.fast, learned=not a.no_net)
     c = batch.counts(rows)
     for r in rows:
         if r.status == "error":

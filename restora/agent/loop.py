@@ -43,12 +43,14 @@ class _Clock(dict):
 
 def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
             margin: float = 0.6, memory: bool | Memory = True, threshold: float = 0.5,
-            regionwise: bool = True, on_step=None, fast: bool = False) -> Result:
+            regionwise: bool = True, on_step=None, fast: bool = False,
+            learned: bool = True) -> Result:
     """Restore ``img`` (anything restora._image.as_image takes); see the module docstring.
     ``tries`` candidate tools per step, a step kept when the comparator gives ≥ ``margin``;
     ``regionwise=False`` applies every step to the whole image (an ablation); ``on_step``, if
     given, is called with each StepRecord as soon as it is decided (progress on long work);
-    ``fast`` uses only the cheap tools (planner.FAST_MAX_COST)."""
+    ``fast`` uses only the cheap tools (planner.FAST_MAX_COST); ``learned=False`` only the
+    classical ones (no all-in-one network)."""
     from restora.perceive import load_model, regions
 
     src, clock, t_start = as_image(img), _Clock(), time.perf_counter()
@@ -69,7 +71,7 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
                                                       threshold=threshold)
         clock.add("perceive", t0)
         steps = plan(regs, prefer=prefer, rejected=rejected, tries=tries, regionwise=regionwise,
-                     done=set(kept), fast=fast)
+                     done=set(kept), fast=fast, learned=learned)
         if not steps:
             stop = "the image looks clean" if rnd == 1 else "nothing left to treat"
             break

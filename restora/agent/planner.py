@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from restora.degrade.operators import OPERATORS, STAGES
-from restora.tools import candidates
+from restora.tools import LEARNED, candidates
 from restora.tools.base import Tool
 
 WHOLE = 0.97  # a region covering this fraction of the image is treated without a mask
@@ -119,7 +119,7 @@ FAST_MAX_COST = 1500.0  # --fast: only tools at most this many bicubic resizes (
 def plan(regions: list, *, prefer: dict[str, str] | None = None,
          rejected: set[tuple[str, str]] | None = None, tries: int = 2,
          regionwise: bool = True, done: set[str] | None = None,
-         fast: bool = False) -> list[PlannedStep]:
+         fast: bool = False, learned: bool = True) -> list[PlannedStep]:
     """Ordered steps for ``regions`` (restora.perceive.Region list). A type found in several
     regions at similar severity (within SEVERITY_GAP) becomes one step over their union (one tool
     call, one seam); clearly different severities stay separate steps, each tuned to its own.
@@ -128,7 +128,8 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
     the candidates per step; ``regionwise=False`` plans the same steps over the whole image
     (the ablation of region-wise restoration); types in ``done`` (treated in an earlier round)
     are not planned again, so a round only treats what the last one revealed; ``fast`` keeps
-    only tools whose cost is at most FAST_MAX_COST, cheapest first (no BM3D-class tools)."""
+    only tools whose cost is at most FAST_MAX_COST, cheapest first (no BM3D-class tools);
+    ``learned=False`` leaves out the learned tools (the all-in-one network): classical only."""
     prefer, rejected, done = prefer or {}, rejected or set(), done or set()
     found: dict[str, list] = {}
     for i, reg in enumerate(regions):
@@ -139,6 +140,8 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
         if op in done:
             continue
         tools = candidates(op)
+        if not learned:
+            tools = [t for t in tools if t.name not in LEARNED]
         if fast:
             tools = sorted((t for t in tools if t.cost <= FAST_MAX_COST), key=lambda t: t.cost)
         if op in prefer:

@@ -34,7 +34,8 @@ class Condition:
     ``embedding`` B×E; ``maps`` B×M×h×w (any resolution: resized bilinearly per level, typically
     the perceiver's 1/8 cells: type probabilities then severities); ``regions`` B×H×W int64 region
     index per pixel (at the image's resolution) or None; ``domain`` B×3 domain probabilities or
-    None (read by the domain prompt query when present)."""
+    None (carried for reports and future use: the domain prompt query reads the shallow features,
+    as in DATPRL-IR, not these)."""
 
     embedding: torch.Tensor
     maps: torch.Tensor

@@ -154,9 +154,11 @@ class Restorer(nn.Module):
         h, w = x.shape[-2:]
         m = self.multiple
         ph, pw = (-h) % m, (-w) % m
-        inp = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+        # Reflect where the image is large enough to mirror, else repeat its edge.
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        inp = F.pad(x, (0, pw, 0, ph), mode=mode) if ph or pw else x
         if cond is not None and cond.regions is not None and (ph or pw):
-            reg = F.pad(cond.regions[:, None].float(), (0, pw, 0, ph), mode="replicate")
+            reg = F.pad(cond.regions[:, None].float(), (0, pw, 0, ph), mode=mode)
             cond = replace(cond, regions=reg[:, 0].long())
         f = self.intro(inp)
         if self.region is not None and cond.regions is not None:
