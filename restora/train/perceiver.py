@@ -765,11 +765,12 @@ def load_perceiver(path: str | Path, verify: bool = True) -> Perceiver:
 # command line
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m restora.train.perceiver",
-                                description="Train the perceiver on synthetic degradations.")
-    d = TrainConfig()
-    for f in fields(TrainConfig):
+def config_parser(cls: type, prog: str, description: str) -> argparse.ArgumentParser:
+    """A command line with one ``--flag`` per field of the dataclass ``cls`` (its defaults, its
+    types; booleans as ``--x/--no-x``), plus ``--stop-at``."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    d = cls()
+    for f in fields(cls):
         flag = "--" + f.name.replace("_", "-")
         default = getattr(d, f.name)
         if f.type in ("bool", bool):
@@ -780,6 +781,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-at", type=int, default=None, help="end this call after that step "
                    "(checkpoint kept; rerun the command to continue)")
     return p
+
+
+def _parser() -> argparse.ArgumentParser:
+    return config_parser(TrainConfig, "python -m restora.train.perceiver",
+                         "Train the perceiver on synthetic degradations.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,7 @@ from restora.train.perceiver import (
     _truncate_log,
     _worker_init,
     card_path,
+    config_parser,
     load_perceiver,
     psnr,
     sha256_of,
@@ -583,21 +584,8 @@ def load_restorer(path: str | Path, verify: bool = True) -> Restorer:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="restora train restorer",
-                                description="Train the all-in-one restorer on synthetic "
-                                "degradations (torchrun for several processes).")
-    d = TrainConfig()
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(d, f.name)
-        if f.type in ("bool", bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        else:
-            kind = {"int": int, "float": float}.get(str(f.type), str)
-            p.add_argument(flag, type=kind, default=default, help=f"default {default}")
-    p.add_argument("--stop-at", type=int, default=None, help="end this call after that step "
-                   "(checkpoint kept; rerun the command to continue)")
-    return p
+    return config_parser(TrainConfig, "restora train restorer", "Train the all-in-one restorer "
+                         "on synthetic degradations (torchrun for several processes).")
 
 
 def main(argv: list[str] | None = None) -> int:
