@@ -157,7 +157,7 @@ def test_two_process_ddp_matches_one_process(tmp_path, photos, tiny_perceiver):
     common = ["--config", "nafnet-tiny", "--steps", "20", "--batch", "4", "--crop", "32",
               "--workers", "0", "--ckpt-every", "20", "--val-crops", "4", "--warmup", "2",
               "--images", str(photos), "--max-side", "96", "--perceiver", str(tiny_perceiver),
-              "--w-contrast", "0", "--w-bal", "0"]
+              "--w-contrast", "0", "--w-bal", "0", "--val-suite", ""]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RESTORA_DDP_BACKEND": "gloo",
            "PYTHONPATH": str(ROOT)}
     one = subprocess.run([sys.executable, "-m", "restora.train.restorer", *common,
@@ -188,13 +188,16 @@ def restorer_init() -> dict[str, torch.Tensor]:
 def test_export_has_a_card_and_loads_verified(tmp_path, photos, tiny_perceiver):
     import json
 
-    s = train(_cfg(tmp_path / "e", photos, tiny_perceiver, steps=2, ckpt_every=2),
-              progress=False)
+    s = train(_cfg(tmp_path / "e", photos, tiny_perceiver, steps=2, ckpt_every=2,
+                   val_suite="five-deg", val_suite_images=2), progress=False)
     path = Path(s["export"])
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["model"] == "restorer" and card["training"]["steps"] == 2
     assert card["sha256"] and card["bytes"] == path.stat().st_size
-    assert set(card["validation"]) == {"val_psnr_in", "val_psnr", "val_gain"}
+    val = card["validation"]
+    assert {"val_psnr_in", "val_psnr", "val_gain", "val_suite_in", "val_suite"} <= set(val)
+    assert {"val_suite:noise σ25", "val_suite:haze", "val_suite:low light"} <= set(val)
+    assert val["val_suite_in"] < 40 and np.isfinite(val["val_suite"])
     model = load_restorer(path)
     assert not model.training
     path.write_bytes(path.read_bytes()[:-1] + b"\0")

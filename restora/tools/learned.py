@@ -97,7 +97,8 @@ def restore_net(img: np.ndarray, model: Restorer | None = None, perceiver=None, 
     ∈ [0, 1] blends the result with the input."""
     img = as_image(img)
     model = model if model is not None else load_default()
-    cond = condition_for(img, model, perceiver)
+    dev = next(model.parameters()).device
+    cond = condition_for(img, model, perceiver).to(dev)
     H, W = img.shape[:2]
     tile = max(64, tile // CELL * CELL)
     overlap = min(overlap // CELL * CELL, tile // 2)
@@ -112,11 +113,13 @@ def restore_net(img: np.ndarray, model: Restorer | None = None, perceiver=None, 
             for x0 in xs:
                 y1, x1 = min(H, y0 + tile), min(W, x0 + tile)
                 x = torch.from_numpy(np.ascontiguousarray(img[y0:y1, x0:x1].transpose(2, 0, 1)))
+                x = x.to(dev)
                 c = Condition(cond.embedding,
                               cond.maps[..., y0 // CELL:-(-y1 // CELL), x0 // CELL:-(-x1 // CELL)],
                               None if reg_full is None else reg_full[:, y0:y1, x0:x1],
                               cond.domain)
-                out = model(x[None], c).image[0].clamp(0, 1).numpy().transpose(1, 2, 0)
+                out = model(x[None], c).image[0].clamp(0, 1).float().cpu().numpy()
+                out = out.transpose(1, 2, 0)
                 wy = _ramp(y1 - y0, y0 > 0, y1 < H, overlap) if len(ys) > 1 else np.ones(y1 - y0)
                 wx = _ramp(x1 - x0, x0 > 0, x1 < W, overlap) if len(xs) > 1 else np.ones(x1 - x0)
                 wgt = (wy[:, None] * wx[None, :]).astype(np.float32)[..., None]

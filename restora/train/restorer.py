@@ -201,6 +201,8 @@ class TrainConfig:
     ckpt_every: int = 100
     val_every: int = 0  # 0: at every checkpoint
     val_crops: int = 24
+    val_suite: str = "five-deg"  # bench suite recipes on held-out training images ("": none)
+    val_suite_images: int = 4
     log_every: int = 10
     out: str = "runs/restorer"
     images: str | None = None
@@ -320,8 +322,10 @@ def _dist() -> tuple[int, int]:
 
 @torch.no_grad()
 def validate(weights: dict[str, torch.Tensor], model: Restorer, perceiver: Perceiver,
-             batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
-    """PSNR (dB) of the input and of the restored crops, with the weights ``weights`` (the EMA)."""
+             batches: list[dict[str, torch.Tensor]],
+             suite: list[tuple[str, np.ndarray, np.ndarray]] | None = None) -> dict[str, float]:
+    """PSNR (dB) of the input and of the restored crops, with the weights ``weights`` (the EMA);
+    with ``suite`` items (:func:`suite_items`) also the bench-style validation."""
     live = {k: v.clone() for k, v in model.state_dict().items()}
     model.load_state_dict(weights)
     model.eval()
@@ -333,15 +337,57 @@ def validate(weights: dict[str, torch.Tensor], model: Restorer, perceiver: Perce
         mse = ((y - b["target"]) ** 2).mean((1, 2, 3)).clamp_min(1e-10)
         p_out += (-10 * torch.log10(mse)).tolist()
         p_in += b["psnr_in"].tolist()
+    res = {"val_psnr_in": float(np.mean(p_in)), "val_psnr": float(np.mean(p_out)),
+           "val_gain": float(np.mean(p_out) - np.mean(p_in))}
+    if suite:
+        res |= suite_validation(model, perceiver, suite)
     model.load_state_dict(live)
     model.train()
-    return {"val_psnr_in": float(np.mean(p_in)), "val_psnr": float(np.mean(p_out)),
-            "val_gain": float(np.mean(p_out) - np.mean(p_in))}
+    return res
+
+
+def suite_items(suite: str, paths: Sequence[Path], n: int = 4, side: int = 256,
+                max_side: int = 512) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(case, degraded, clean): the recipes and seeds of bench suite ``suite``
+    (restora.bench.suites) on centre crops of ``n`` held-out training images — validation the
+    way ``restora bench`` measures, without touching the test photos."""
+    from restora.bench.suites import items as bench_items
+    from restora.data import _load_u8
+
+    clean = {}
+    for p in list(paths)[:n]:
+        img = _load_u8(str(p), max_side).astype(np.float32) / 255
+        h, w = img.shape[:2]
+        s = min(side, h, w) // 8 * 8
+        y, x = (h - s) // 2, (w - s) // 2
+        clean[Path(p).name] = np.ascontiguousarray(img[y:y + s, x:x + s])
+    out = []
+    for it in bench_items(suite, list(clean)):
+        out.append((it.case, degrade(clean[it.image], it.recipe, seed=it.seed)[0],
+                    clean[it.image]))
+    return out
+
+
+def suite_validation(model: Restorer, perceiver: Perceiver,
+                     items: list[tuple[str, np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Mean PSNR (dB) over ``items`` restored blind by the product path
+    (restora.tools.learned.restore_net): ``val_suite``, with ``val_suite_in`` for the input and
+    ``val_suite:<case>`` per case."""
+    from restora.tools.learned import restore_net
+
+    per: dict[str, list[tuple[float, float]]] = {}
+    for case, deg, clean in items:
+        out = restore_net(deg, model, perceiver)
+        per.setdefault(case, []).append((psnr(deg, clean, 99.0), psnr(out, clean, 99.0)))
+    res = {"val_suite_in": float(np.mean([a for v in per.values() for a, _ in v])),
+           "val_suite": float(np.mean([b for v in per.values() for _, b in v]))}
+    res |= {f"val_suite:{c}": float(np.mean([b for _, b in v])) for c, v in per.items()}
+    return res
 
 
 _LOG_FIELDS = ["step", "loss", "rec", "contrast", "div_task", "div_domain", "bal_task",
                "bal_domain", "con_task", "con_domain", "align", "quality", "perceptual", "clue",
-               "lr", "val_psnr_in", "val_psnr", "val_gain"]
+               "lr", "val_psnr_in", "val_psnr", "val_gain", "val_suite_in", "val_suite"]
 _CAL_SKIP, _CAL_STEPS, _RESERVE_S = 40, 30, 30.0  # skip the workers' first decodes
 
 
@@ -403,13 +449,15 @@ def train(cfg: TrainConfig, stop_at: int | None = None, progress: bool = True) -
                           prefetch_factor=2 if cfg.workers else None)
 
     val_batches: list[dict[str, torch.Tensor]] = []
+    suite = (suite_items(cfg.val_suite, val_paths, cfg.val_suite_images, max_side=cfg.max_side)
+             if cfg.val_suite and rank == 0 else None)
 
     def run_validation() -> dict[str, float]:
         if not val_batches:
             vb = min(8, cfg.val_crops)
             for b in loader(val_data, RankBatches(0, max(1, cfg.val_crops // vb), vb)):
                 val_batches.append({k: v.to(device) for k, v in b.items()})
-        return validate(ema.shadow, model, perceiver, val_batches)
+        return validate(ema.shadow, model, perceiver, val_batches, suite)
 
     budget = cfg.minutes * 60.0
     calibrating = budget > 0 and not ckpt_path.exists()
