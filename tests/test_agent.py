@@ -265,3 +265,13 @@ def test_fast_plans_only_cheap_tools():
     steps = plan(regs, fast=True)
     assert steps and all(t.cost <= FAST_MAX_COST for s in steps for t, _ in s.tools)
     assert "jpeg" not in [s.op for s in steps]  # its only tool is BM3D-based
+
+
+def test_guard_for_several_degradations_is_the_loosest():
+    from restora.agent.judge import GUARD, guard
+
+    assert guard("noise") == GUARD["noise"]
+    assert guard(("noise", "rain")) == (0.1, 0.13)
+    assert guard(("noise", "haze")) == (None, None)
+    assert guard(None) == guard(())
+    assert guard(None)[0] is not None  # strict when nothing is named

@@ -80,14 +80,26 @@ def _chromaticity(img: np.ndarray) -> np.ndarray:
     return s / max(s.sum(), 1e-6)
 
 
+def guard(ops: str | tuple[str, ...] | None) -> tuple[float | None, float | None]:
+    """The limits for a change that treats ``ops`` (one operator, several, or None: strict): the
+    loosest of theirs, since a tool that treats several degradations at once (the all-in-one
+    network) may rightly change what each of them changes."""
+    if not ops:
+        return _STRICT
+    limits = [GUARD.get(op, _STRICT) for op in ((ops,) if isinstance(ops, str) else ops)]
+    s = [s for s, _ in limits]
+    c = [c for _, c in limits]
+    return (None if None in s else min(s)), (None if None in c else max(c))
+
+
 def fidelity(source: np.ndarray, candidate: np.ndarray,
-             op: str | None = None) -> tuple[bool, str, float, float]:
+             op: str | tuple[str, ...] | None = None) -> tuple[bool, str, float, float]:
     """(ok, reason, coarse-structure correlation, chromaticity change) of ``candidate`` against
-    ``source`` (the input, same crop), with the limits :data:`GUARD` sets for degradation ``op``
-    (the strict ones when None)."""
+    ``source`` (the input, same crop), with the limits :func:`guard` sets for the degradation(s)
+    ``op`` (the strict ones when None)."""
     corr = float(np.mean(_coarse(source) * _coarse(candidate)))
     dc = float(np.abs(_chromaticity(source) - _chromaticity(candidate)).max())
-    s_min, c_max = GUARD.get(op, _STRICT) if op else _STRICT
+    s_min, c_max = guard(op)
     why = ""
     if s_min is not None and corr < s_min:
         why = f"structure drifted from the input (correlation {corr:.2f} < {s_min})"

@@ -21,6 +21,7 @@ from restora.agent.fuse import apply_in_region, bbox, feather_px
 from restora.agent.memory import Memory, signature
 from restora.agent.planner import PlannedStep, implausible, plan, scene_params
 from restora.agent.trace import Attempt, StepRecord, Trace
+from restora.tools import LEARNED
 
 QUALITY_SLACK = 0.02  # a kept step may not lower the quality score by more than this
 CONFIDENT = 0.85  # a candidate this likely better is kept without trying the others
@@ -154,7 +155,9 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
         seen_after = assess(cand[box], model, threshold=seen.threshold)
         after = J.as_look(seen_after)
         p = J.p_better(model, before, after)
-        ok, why, corr, dc = J.fidelity(src[box], cand[box], step.op)
+        # The network treats every degradation the perceiver sees in the crop at once.
+        ops = (step.op, *before.probs) if tool.name in LEARNED else step.op
+        ok, why, corr, dc = J.fidelity(src[box], cand[box], ops)
         clock.add("judge", t0)
         if ok and p < margin:
             ok, why = False, f"comparator: {p:.0%} likely better, below {margin:.0%}"
