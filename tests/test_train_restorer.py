@@ -153,11 +153,12 @@ def test_killed_and_resumed_run_reproduces_the_uninterrupted_one(tmp_path, photo
 @pytest.mark.slow
 def test_two_process_ddp_matches_one_process(tmp_path, photos, tiny_perceiver):
     """20 steps of a 2-process gloo run and of one process on the same global batch end with
-    the same weights (batch-level terms off: they see each rank's half batch)."""
+    the same weights (batch-level terms and condition mismatching off: they see each rank's
+    half batch)."""
     common = ["--config", "nafnet-tiny", "--steps", "20", "--batch", "4", "--crop", "32",
               "--workers", "0", "--ckpt-every", "20", "--val-crops", "4", "--warmup", "2",
               "--images", str(photos), "--max-side", "96", "--perceiver", str(tiny_perceiver),
-              "--w-contrast", "0", "--w-bal", "0", "--val-suite", ""]
+              "--w-contrast", "0", "--w-bal", "0", "--val-suite", "", "--p-mismatch", "0"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RESTORA_DDP_BACKEND": "gloo",
            "PYTHONPATH": str(ROOT)}
     one = subprocess.run([sys.executable, "-m", "restora.train.restorer", *common,
@@ -210,3 +211,38 @@ def test_cli_rejects_unknown_config(tiny_perceiver):
 
     with pytest.raises(ValueError, match="unknown restorer config"):
         main(["--config", "nafnet-huge", "--perceiver", str(tiny_perceiver)])
+
+
+def test_mismatched_swaps_the_perceiver_outputs_of_some_samples():
+    from restora.nets.conditioning import Condition
+    from restora.train.restorer import mismatched
+
+    n = 64
+    emb = torch.arange(n, dtype=torch.float32)[:, None].repeat(1, 4)
+    maps = emb[:, :, None, None].repeat(1, 1, 2, 2)
+    reg = torch.zeros(n, 8, 8, dtype=torch.long)
+    c = mismatched(Condition(emb, maps, reg), 0.25, torch.Generator().manual_seed(0))
+    swapped = c.embedding[:, 0] != emb[:, 0]
+    assert 5 <= int(swapped.sum()) <= 30
+    assert torch.equal(c.embedding[swapped, 0], emb.roll(1, 0)[swapped, 0])
+    assert torch.equal(c.maps[:, :, 0, 0], c.embedding)  # embedding and maps travel together
+    assert c.regions is reg
+    same = mismatched(Condition(emb, maps, reg), 0.0, torch.Generator().manual_seed(0))
+    assert torch.equal(same.embedding, emb)
+
+
+def test_init_copies_weights_from_an_export_or_a_checkpoint(tmp_path, photos, tiny_perceiver):
+    from restora.nets.restorer import restorer
+    from restora.train.restorer import init_restorer
+
+    s = train(_cfg(tmp_path / "i", photos, tiny_perceiver, steps=2, ckpt_every=2),
+              progress=False)
+    want = load_restorer(s["export"]).state_dict()
+    for src in (s["export"], tmp_path / "i" / "ckpt.pt"):
+        torch.manual_seed(5)
+        m = restorer("nafnet-tiny")
+        init_restorer(m, src)
+        for k, v in m.state_dict().items():
+            torch.testing.assert_close(v, want[k])
+    with pytest.raises(FileNotFoundError):
+        init_restorer(restorer("nafnet-tiny"), tmp_path / "missing.safetensors")

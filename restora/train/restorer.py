@@ -210,6 +210,8 @@ class TrainConfig:
     perceiver: str = str(DEFAULT_PERCEIVER)
     export: str | None = None
     minutes: float = 0.0  # > 0: fix ``steps`` to fill this wall-clock budget (measured early)
+    init: str | None = None  # start from these weights (.safetensors, or a ckpt.pt's EMA)
+    p_mismatch: float = 0.25  # share of samples trained on a neighbour's perceiver outputs
     fft_weight: float = 0.1
     w_contrast: float = 0.1  # contrastive degradation loss on the task query (Perceive-IR Eq. 12)
     w_div: float = 0.1
@@ -221,6 +223,29 @@ class TrainConfig:
     w_clue: float = 0.0  # internal consistency of a second pass (ClearAIR Eq. 15–17)
 
 
+def ckpt_exists(out: str | Path) -> bool:
+    return (Path(out) / "ckpt.pt").is_file()
+
+
+def init_restorer(model: Restorer, path: str | Path, verbose: bool = False) -> None:
+    """Copy the tensors of ``path`` (exported weights, or the EMA of a training checkpoint)
+    whose names and shapes match into ``model``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--init: no such file: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        src = load_file(str(path))
+    else:
+        src = torch.load(path, map_location="cpu", weights_only=False)["ema"]
+    own = model.state_dict()
+    same = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(same, strict=False)
+    if verbose:
+        print(f"init from {path}: {len(same)} of {len(own)} tensors copied", flush=True)
+
+
 def _lr_factor(step: int, cfg: TrainConfig) -> float:
     warm = min(cfg.warmup, max(1, cfg.steps // 10))
     if step < warm:
@@ -229,14 +254,38 @@ def _lr_factor(step: int, cfg: TrainConfig) -> float:
     return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * p))
 
 
+def mismatched(cond: Condition, p: float, generator: torch.Generator) -> Condition:
+    """``cond`` with each sample's perceiver outputs (embedding, maps, domain) replaced, with
+    probability ``p``, by its neighbour's in the batch (the regions stay: they come from the
+    image itself). The perceiver errs, on real photos above all (a bright clean wall read as
+    haze); a restorer trained only on matching conditions follows such a false reading and
+    "dehazes" a clean wall. Training on some mismatched ones teaches it to check the pixels."""
+    n = cond.embedding.shape[0]
+    if p <= 0 or n < 2:
+        return cond
+    swap = (torch.rand(n, generator=generator) < p).to(cond.embedding.device)
+
+    def mix(t: torch.Tensor | None) -> torch.Tensor | None:
+        if t is None:
+            return None
+        m = swap.view(-1, *([1] * (t.ndim - 1)))
+        return torch.where(m, t.roll(1, 0), t)
+
+    return Condition(mix(cond.embedding), mix(cond.maps), cond.regions, mix(cond.domain))
+
+
 def loss_terms(model: Restorer, perceiver: Perceiver, batch: dict[str, torch.Tensor],
                cfg: TrainConfig, anchor: torch.Tensor | None,
-               run_model=None) -> dict[str, torch.Tensor]:
-    """Every enabled loss term (unweighted) for one batch on the model's device."""
+               run_model=None, step: int = 0) -> dict[str, torch.Tensor]:
+    """Every enabled loss term (unweighted) for one batch on the model's device; ``step`` seeds
+    the condition mismatching (so a resumed run repeats it)."""
     run_model = run_model or model
     x, y = batch["input"], batch["target"]
     regions = batch["regions"] if model.cfg.regions else None
     cond = condition_from(perceiver, x, regions) if model.cfg.conditioned else None
+    if cond is not None and cfg.p_mismatch > 0:
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        cond = mismatched(cond, cfg.p_mismatch, g)
     out = run_model(x, cond)
     parts = {"rec": L.reconstruction(out.image, y, cfg.fft_weight)}
     if out.task is not None:
@@ -409,6 +458,8 @@ def train(cfg: TrainConfig, stop_at: int | None = None, progress: bool = True) -
     val_data = RestorerData(val_paths, crop=cfg.crop, seed=cfg.seed + 7919,
                             max_side=cfg.max_side, max_regions=mcfg.max_regions)
     model = restorer(cfg.config, cfg.ablation).to(device)
+    if cfg.init and not ckpt_exists(cfg.out):
+        init_restorer(model, cfg.init, verbose=progress)
     perceiver = frozen_perceiver(cfg.perceiver, device)
     if mcfg.embed != perceiver.to_embed[-1].normalized_shape[0]:
         raise ValueError(f"{cfg.config} expects a {mcfg.embed}-d embedding; the perceiver "
@@ -479,7 +530,7 @@ def train(cfg: TrainConfig, stop_at: int | None = None, progress: bool = True) -
         try:
             for batch in loader(data, sampler):
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                parts = loss_terms(model, perceiver, batch, cfg, anchor, run_model)
+                parts = loss_terms(model, perceiver, batch, cfg, anchor, run_model, step)
                 loss = total_loss(parts, cfg)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -584,7 +635,10 @@ def export_restorer(weights: dict[str, torch.Tensor], model: Restorer, path: str
                      "loss_weights": {k: getattr(cfg, k) for k in
                                       ("fft_weight", "w_contrast", "w_div", "w_bal", "w_con",
                                        "w_align", "w_quality", "w_perceptual", "w_clue")},
-                     "command": "restora train restorer " + " ".join(_cli_args(cfg))},
+                     "command": "restora train restorer " + " ".join(_cli_args(cfg)),
+                     "init": cfg.init and {"file": Path(cfg.init).name,
+                                           "sha256": sha256_of(cfg.init)},
+                     "p_mismatch": cfg.p_mismatch},
         "validation": {k: round(v, 4) for k, v in val.items()},
     }
     cp = card_path(path)
