@@ -500,14 +500,18 @@ def train(cfg: TrainConfig, stop_at: int | None = None, progress: bool = True) -
                           prefetch_factor=2 if cfg.workers else None)
 
     val_batches: list[dict[str, torch.Tensor]] = []
-    suite = (suite_items(cfg.val_suite, val_paths, cfg.val_suite_images, max_side=cfg.max_side)
-             if cfg.val_suite and rank == 0 else None)
+    suite: list = []
 
     def run_validation() -> dict[str, float]:
         if not val_batches:
             vb = min(8, cfg.val_crops)
             for b in loader(val_data, RankBatches(0, max(1, cfg.val_crops // vb), vb)):
                 val_batches.append({k: v.to(device) for k, v in b.items()})
+        # Built after the data workers are forked: OpenCV's thread pool, once started in this
+        # process, deadlocks a forked child.
+        if cfg.val_suite and not suite:
+            suite.extend(suite_items(cfg.val_suite, val_paths, cfg.val_suite_images,
+                                     max_side=cfg.max_side))
         return validate(ema.shadow, model, perceiver, val_batches, suite)
 
     budget = cfg.minutes * 60.0
