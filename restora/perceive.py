@@ -432,7 +432,11 @@ def regions(img: np.ndarray, assessment: Assessment | None = None, model: Percei
     n_ops = len(OPS)
     raw_probs = np.stack([_upsample(a.prob_maps[j], (h, w), (H, W)) for j in range(n_ops)])
     probs = raw_probs.copy()
-    if superpixels and h * w >= 64:
+    above = raw_probs >= threshold
+    # Superpixel means are convex combinations: where every pixel has the same signature they
+    # cannot change it, so the (costly) superpixels are only computed where they can matter.
+    uniform = bool((above == above[:, :1, :1]).all())
+    if superpixels and h * w >= 64 and not uniform:
         sp = _superpixels(work).ravel()
         n_sp = np.maximum(np.bincount(sp), 1)
         for p in probs:

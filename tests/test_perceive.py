@@ -403,3 +403,18 @@ def test_cli_bad_input(work, weights, capsys, case):
     rc, out, err = run(capsys, "assess", *args, *extra)
     assert rc == 2 and err.startswith("restora: error:") and err.count("\n") == 1, err
     assert out == "" and snapshot(work) == before and not (work / "maps").exists()
+
+
+def test_uniform_signature_skips_the_superpixels(monkeypatch):
+    """Where every pixel has the same signature the superpixels cannot change the partition, so
+    they are not computed (they are the costliest part of regions())."""
+    import restora.perceive as P
+    from conftest import tiny_model
+
+    def boom(_):
+        raise AssertionError("superpixels computed for a uniform signature")
+
+    monkeypatch.setattr(P, "_superpixels", boom)
+    img = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)
+    regs = P.regions(img, model=tiny_model())
+    assert len(regs) == 1 and regs[0].area == 1.0
