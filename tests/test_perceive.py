@@ -408,8 +408,9 @@ def test_cli_bad_input(work, weights, capsys, case):
 def test_uniform_signature_skips_the_superpixels(monkeypatch):
     """Where every pixel has the same signature the superpixels cannot change the partition, so
     they are not computed (they are the costliest part of regions())."""
-    import restora.perceive as P
     from conftest import tiny_model
+
+    import restora.perceive as P
 
     def boom(_):
         raise AssertionError("superpixels computed for a uniform signature")
