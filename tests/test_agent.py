@@ -72,7 +72,7 @@ def test_plan_orders_steps_and_uses_memory_and_rejections():
     half[:, :4] = True
     regs = [Reg(full, [Det("haze", param="beta", value=1.5), Det("noise", param="sigma", value=20)]),
             Reg(half, [Det("jpeg", param="quality", value=30)], area=0.5)]
-    steps = plan(regs, tries=2)
+    steps = plan(regs, tries=2, learned=False)
     assert [s.op for s in steps][:2] == ["jpeg", "noise"] and steps[-1].op == "haze"
     assert steps[0].mask is not None and steps[1].mask is None  # 50 % masked, 100 % whole
     noise = next(s for s in steps if s.op == "noise")
@@ -80,9 +80,9 @@ def test_plan_orders_steps_and_uses_memory_and_rejections():
 
     assert noise.tools[0][1]["sigma"] == pytest.approx(OPERATORS["noise"].primary.at(0.5))
     names = [t.name for t, _ in noise.tools]
-    preferred = plan(regs, prefer={"noise": names[-1]}, tries=2)
+    preferred = plan(regs, prefer={"noise": names[-1]}, tries=2, learned=False)
     assert next(s for s in preferred if s.op == "noise").tools[0][0].name == names[-1]
-    dropped = plan(regs, rejected={("noise", n) for n in names}, tries=2)
+    dropped = plan(regs, rejected={("noise", n) for n in names}, tries=2, learned=False)
     assert "noise" not in [s.op for s in dropped]
 
 
@@ -275,3 +275,23 @@ def test_guard_for_several_degradations_is_the_loosest():
     assert guard(("noise", "haze")) == (None, None)
     assert guard(None) == guard(())
     assert guard(None)[0] is not None  # strict when nothing is named
+
+
+def test_the_network_goes_first_when_sure_and_after_the_classical_tools_when_not(monkeypatch):
+    """The learned all-in-one tool (a stand-in here) is the main tool when the perceiver is
+    sure of the type, a fallback after the classical tools when it is not, absent with
+    learned=False."""
+    from restora.agent import planner
+    from restora.tools import candidates
+    from restora.tools.base import Tool
+
+    net = Tool("stand_in_net", ("noise",), lambda img: img)
+    monkeypatch.setattr(planner, "LEARNED", frozenset({net.name}))
+    monkeypatch.setattr(planner, "candidates", lambda op: [net, *candidates(op)])
+    full = np.ones((8, 8), bool)
+    for prob, first in ((0.9, "stand_in_net"), (0.6, candidates("noise")[0].name)):
+        steps = planner.plan([Reg(full, [Det("noise", prob=prob)])], tries=2)
+        names = [t.name for t, _ in steps[0].tools]
+        assert names[0] == first and "stand_in_net" in names
+    steps = planner.plan([Reg(full, [Det("noise", prob=0.9)])], tries=2, learned=False)
+    assert "stand_in_net" not in [t.name for t, _ in steps[0].tools]

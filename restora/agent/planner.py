@@ -53,6 +53,9 @@ def tool_params(tool: Tool, op: str, param: str, value: float) -> dict:
 
 
 SEVERITY_GAP = 0.25  # regions whose severities of one type differ by more get separate steps
+# Below this detection probability the perceiver is unsure, and the all-in-one network (which
+# acts on what the perceiver says) goes after the classical tools instead of first.
+SURE = 0.7
 
 
 def _union(masks: list[np.ndarray]) -> np.ndarray:
@@ -164,8 +167,10 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
             value = float(np.clip(prim.at(sev), *prim.valid))
             whole = area >= WHOLE or not regionwise
             mask = None if whole else _union([reg.mask for _, reg, _ in g])
-            steps.append(PlannedStep(op, g[0][0], mask, area, max(d.prob for _, _, d in g), sev,
-                                     prim.name, value, prim.unit,
-                                     [(t, tool_params(t, op, prim.name, value)) for t in tools]))
+            prob = max(d.prob for _, _, d in g)
+            order = tools if prob >= SURE else sorted(tools, key=lambda t: t.name in LEARNED)
+            steps.append(PlannedStep(op, g[0][0], mask, area, prob, sev, prim.name, value,
+                                     prim.unit,
+                                     [(t, tool_params(t, op, prim.name, value)) for t in order]))
     steps.sort(key=lambda s: (RESTORE_ORDER.index(s.op), -s.area))
     return steps
