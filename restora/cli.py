@@ -190,7 +190,8 @@ def _parser() -> argparse.ArgumentParser:
                        "restoration tool), both on 512×512 as a ratio to a bicubic resize measured "
                        "in the same run; 'pairs' (training-pair throughput per core); "
                        "'perception' (the perceiver's numbers on held-out photos); 'agent' (the "
-                       "agent end to end at 512×512, --big adds a 6000×4000 photo).",
+                       "agent end to end at 512×512, --big adds a 6000×4000 photo); 'net' (the "
+                       "all-in-one network's time, size and memory, --big adds 6000×4000).",
                        epilog=textwrap.dedent("""\
         examples:
           restora bench three-deg --method identity --method classical
@@ -202,10 +203,13 @@ def _parser() -> argparse.ArgumentParser:
           restora bench composite -m classical -m generic -m agent --photos 3
           restora bench perception
           restora bench agent --big
+          restora bench five-deg -m classical -m net
+          restora bench net
         """))
-    b.add_argument("suite", help="a quality suite, or ops | tools | pairs | perception | agent")
+    b.add_argument("suite", help="a quality suite, or ops | tools | pairs | perception | agent | net")
     b.add_argument("--method", "-m", action="append", default=None,
-                   help="identity, classical, generic, agent, agent_global or a tool name; repeat "
+                   help="identity, classical, generic, net, agent, agent_classical, agent_global or "
+                   "a tool name; repeat "
                    "to compare (default: identity, classical)")
     b.add_argument("--images", help="clean image folder (default: the scikit-image photos; pairs: wallpapers)")
     b.add_argument("--limit", type=int, default=None, help="only the first N items (quick runs)")
@@ -397,6 +401,10 @@ def cmd_bench(a: argparse.Namespace) -> int:
         if a.big:
             print()
             print(agent_speed.big())
+    elif a.suite == "net":
+        from restora.bench import net_speed
+
+        net_speed.main(["--big"] if a.big else [])
     elif a.suite == "perception":
         from restora.bench import perception
         from restora.perceive import DEFAULT_WEIGHTS
@@ -415,7 +423,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
             runner.write(records, a.out, overwrite=a.force)
     else:
         raise RestoraError(f"unknown bench suite '{a.suite}' "
-                           f"(known: {', '.join(suites.NAMES)}, ops, tools, pairs, perception, agent)")
+                           f"(known: {', '.join(suites.NAMES)}, ops, tools, pairs, perception, agent, net)")
     return 0
 
 
