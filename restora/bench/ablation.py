@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", action="append", help="run only these variants (repeatable)")
     a = p.parse_args(argv)
     items = eval_items(a.side, a.photos)
-    base = TrainConfig(config=a.config, steps=a.steps, batch=a.batch, workers=1, warmup=20,
+    # workers=0: this process has used OpenCV (the evaluation items) before any training starts,
+    # and a worker forked after that can deadlock.
+    base = TrainConfig(config=a.config, steps=a.steps, batch=a.batch, workers=0, warmup=20,
                        ckpt_every=50, val_crops=8, images=a.images)
     rows = []
     inputs = {}
