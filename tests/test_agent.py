@@ -262,9 +262,15 @@ def test_fast_plans_only_cheap_tools():
     full = np.ones((8, 8), bool)
     regs = [Reg(full, [Det("noise", param="sigma", value=20), Det("jpeg", param="quality",
                                                                    value=30)])]
-    steps = plan(regs, fast=True)
+    steps = plan(regs, fast=True, learned=False)
     assert steps and all(t.cost <= FAST_MAX_COST for s in steps for t, _ in s.tools)
-    assert "jpeg" not in [s.op for s in steps]  # its only tool is BM3D-based
+    assert "jpeg" not in [s.op for s in steps]  # its only classical tool is BM3D-based
+    from restora.tools import LEARNED
+
+    if LEARNED:  # the network is cheap enough for --fast, and treats JPEG too
+        steps = plan(regs, fast=True)
+        jpeg = next(s for s in steps if s.op == "jpeg")
+        assert {t.name for t, _ in jpeg.tools} <= LEARNED
 
 
 def test_guard_for_several_degradations_is_the_loosest():

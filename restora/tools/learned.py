@@ -59,11 +59,19 @@ def region_cells(probs: torch.Tensor, max_regions: int, threshold: float = 0.5) 
 
 
 def condition_for(img: np.ndarray, model: Restorer, perceiver=None) -> Condition:
-    """The restorer's condition for a whole image (1×… tensors on the CPU)."""
-    from restora.perceive import load_model, outputs
+    """The restorer's condition for a whole image (1×… tensors on the CPU). ``perceiver``
+    defaults to the shipped one, which the shipped restorer was trained with (whichever
+    perceiver the rest of the program uses)."""
+    from restora.errors import RestoraError
+    from restora.perceive import DEFAULT_WEIGHTS as PERCEIVER
+    from restora.perceive import _load_cached, outputs
 
-    perceiver = perceiver if perceiver is not None else load_model()
+    if perceiver is None:
+        perceiver = _load_cached(str(PERCEIVER.resolve()))
     out = outputs(perceiver.eval(), img)
+    if out.embedding.shape[1] != model.cfg.embed:
+        raise RestoraError(f"the restorer expects a {model.cfg.embed}-d perceiver embedding, "
+                           f"this perceiver gives {out.embedding.shape[1]}")
     probs = torch.sigmoid(out.dense_logits).float()
     maps = torch.cat([probs, out.dense_severity.float()], 1)
     regions = region_cells(probs, model.cfg.max_regions) if model.cfg.regions else None
