@@ -59,3 +59,13 @@ def test_tools_needing_a_missing_extra_step_aside(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == "bm3d" else real(m, *a))
     assert classical("noise") == ["nlm"]
     assert classical("jpeg") == []
+
+
+def test_classical_baselines_never_use_the_learned_network(monkeypatch):
+    """The oracle baselines stay classical when the network is installed (it comes first among
+    the candidates)."""
+    from restora.bench import methods
+    from restora.tools import LEARNED
+
+    for op in ("noise", "haze", "jpeg", "low_light"):
+        assert methods._classical(op) and not {t.name for t in methods._classical(op)} & LEARNED

@@ -28,12 +28,17 @@ def identity(img: np.ndarray, label: Label) -> np.ndarray:
     return img
 
 
-def classical(img: np.ndarray, label: Label) -> np.ndarray:
-    from restora.tools import candidates
+def _classical(op: str) -> list:
+    """The classical tools that treat ``op``, best first (the learned network left out)."""
+    from restora.tools import LEARNED, candidates
 
+    return [t for t in candidates(op) if t.name not in LEARNED]
+
+
+def classical(img: np.ndarray, label: Label) -> np.ndarray:
     out = img
     for step in reversed(label.steps):
-        tools = candidates(step.op)
+        tools = _classical(step.op)
         if not tools:
             continue
         tool = tools[0]
@@ -95,11 +100,9 @@ def classical_order(order: tuple[str, ...]) -> Method:
     physical one: the fixed-order baseline the agent's planning is measured against."""
 
     def run(img: np.ndarray, label: Label) -> np.ndarray:
-        from restora.tools import candidates
-
         out = img
         for step in sorted(label.steps, key=lambda s: order.index(s.op)):
-            tools = candidates(step.op)
+            tools = _classical(step.op)
             if tools:
                 mask = label.masks[step.op] if step.mask else None
                 out = tools[0].apply(out, tools[0].for_degradation(step.op, step.params), mask=mask)
