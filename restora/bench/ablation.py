@@ -6,8 +6,9 @@ restores the same held-out items.
 
 Variants (``restora.nets.restorer.ABLATIONS`` and the loss weights of ``TrainConfig``):
 no conditioning; embedding modulation; + spatial maps; + prompt pools; + regions (the full
-model); the full model without the auxiliary losses (reconstruction only); the full model with
-the quality, perceptual and internal-consistency losses also on.
+model); the full model without the auxiliary losses (reconstruction only); with
+``--with-losses`` also the full model with the quality, perceptual and internal-consistency
+losses on.
 
 Evaluation: the scikit-image photos (never trained on), centre crops of ``--side`` px, each
 degraded by every case of :data:`CASES` with a fixed seed, restored blind by
@@ -40,8 +41,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "+ prompt pools": ("embed+maps+prompts", {}),
     "+ regions (full)": ("full", {}),
     "full, reconstruction loss only": ("full", NO_AUX),
-    "full, + quality/perceptual/consistency losses": ("full", ALL_AUX),
 }
+# Not in the default run (each step costs about twice as much): pass --with-losses.
+EXTRA: dict[str, tuple[str, dict]] = {
+    "full, + quality/perceptual/consistency losses": ("full", ALL_AUX)}
 
 
 def eval_items(side: int = 192, photos: int = 6) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -84,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--side", type=int, default=192)
     p.add_argument("--photos", type=int, default=6)
     p.add_argument("--only", action="append", help="run only these variants (repeatable)")
+    p.add_argument("--with-losses", action="store_true",
+                   help="also the variant with the quality, perceptual and consistency losses")
     a = p.parse_args(argv)
     items = eval_items(a.side, a.photos)
     # workers=0: this process has used OpenCV (the evaluation items) before any training starts,
@@ -94,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     inputs = {}
     for name, deg, clean in items:
         inputs.setdefault(name, []).append(_psnr(deg, clean))
-    for label, (ablation, weights) in VARIANTS.items():
+    variants = {**VARIANTS, **(EXTRA if a.with_losses else {})}
+    for label, (ablation, weights) in variants.items():
         if a.only and label not in a.only:
             continue
         slug = label.replace(" ", "_").replace("/", "-").replace(",", "").replace("+", "p")
