@@ -31,10 +31,11 @@ def test_runner_is_deterministic_and_writes_outputs(tmp_path, photo):
                     progress=False)
     r2 = runner.run("toolbox", ["identity", "classical", "nlm"], images=str(folder), limit=3,
                     progress=False)
-    # the same to the last few bits (BM3D's threaded sums may round differently between runs)
+    # the same up to rounding: BM3D's threaded sums may round differently between runs, which
+    # moves NIQE (computed on the output) by ~1e-8 relative on a loaded machine
     q1, q2 = _quality(r1), _quality(r2)
     assert [q[:3] for q in q1] == [q[:3] for q in q2] and len(r1) == 9
-    assert np.allclose([q[3:] for q in q1], [q[3:] for q in q2], rtol=1e-9, atol=0)
+    assert np.allclose([q[3:] for q in q1], [q[3:] for q in q2], rtol=1e-6, atol=0)
     by = {(r.case, r.method): r for r in r1}
     assert by[("noise σ25", "classical")].psnr > by[("noise σ25", "nlm")].psnr > by[("noise σ25", "identity")].psnr
     assert by[("motion blur", "nlm")].psnr == by[("motion blur", "identity")].psnr  # not its job
