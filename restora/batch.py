@@ -54,7 +54,7 @@ class Options:
     memory: bool = True
     force: bool = False
     fast: bool = False
-    learned: bool = True
+    learned: bool = False
 
 
 def _inside(a: Path, b: Path) -> bool:
@@ -177,7 +177,7 @@ def _remove_stale_temps(pairs: list[tuple[Path, Path]]) -> None:
 def run(in_dir: str | Path, out_dir: str | Path, *, workers: int = 1, ext: str = "same",
         max_rounds: int = 3, tries: int = 2, memory: bool = True, force: bool = False,
         weights: str | None = None, model=None, progress: bool = True,
-        fast: bool = False, learned: bool = True) -> list[Row]:
+        fast: bool = False, learned: bool = False) -> list[Row]:
     """Restore the folder (see the module docstring); returns the summary rows. ``model``
     (in-process runs only) replaces loading ``weights``."""
     from tqdm import tqdm

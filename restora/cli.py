@@ -32,8 +32,9 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true",
                    help="cheap tools only (no BM3D-class denoising or deblocking): ~1–2 s at 512²")
     p.add_argument("--weights", metavar="FILE", help="perceiver weights (default: the shipped ones)")
-    p.add_argument("--no-net", action="store_true",
-                   help="classical tools only (not the learned all-in-one network)")
+    p.add_argument("--net", action="store_true",
+                   help="also try the learned all-in-one network (experimental: with today's "
+                   "CPU-trained weights it makes results worse on average, see BENCHMARKS.md)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -208,7 +209,7 @@ def _parser() -> argparse.ArgumentParser:
         """))
     b.add_argument("suite", help="a quality suite, or ops | tools | pairs | perception | agent | net")
     b.add_argument("--method", "-m", action="append", default=None,
-                   help="identity, classical, generic, net, agent, agent_classical, agent_global or "
+                   help="identity, classical, generic, net, agent, agent_net, agent_global or "
                    "a tool name; repeat "
                    "to compare (default: identity, classical)")
     b.add_argument("--images", help="clean image folder (default: the scikit-image photos; pairs: wallpapers)")
@@ -477,7 +478,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
               flush=True)
     res = restore(f.pixels, model=model, max_rounds=a.max_rounds, tries=a.tries,
                   memory=not a.no_memory, on_step=None if a.quiet else progress, fast=a.fast,
-                  learned=not a.no_net)
+                  learned=a.net)
     io.save(out, res.image, like=f, overwrite=a.force)
     if a.json:
         doc = {"input": str(src), "output": str(out), **res.trace.to_dict()}
@@ -496,7 +497,7 @@ def cmd_batch(a: argparse.Namespace) -> int:
 
     rows = batch.run(a.in_dir, a.out_dir, workers=a.workers, ext=a.ext, max_rounds=a.max_rounds,
                      tries=a.tries, memory=not a.no_memory, force=a.force, weights=a.weights,
-                     progress=not a.quiet, fast=a.fast, learned=not a.no_net)
+                     progress=not a.quiet, fast=a.fast, learned=a.net)
     c = batch.counts(rows)
     for r in rows:
         if r.status == "error":

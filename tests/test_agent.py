@@ -268,7 +268,7 @@ def test_fast_plans_only_cheap_tools():
     from restora.tools import LEARNED
 
     if LEARNED:  # the network is cheap enough for --fast, and treats JPEG too
-        steps = plan(regs, fast=True)
+        steps = plan(regs, fast=True, learned=True)
         jpeg = next(s for s in steps if s.op == "jpeg")
         assert {t.name for t, _ in jpeg.tools} <= LEARNED
 
@@ -285,8 +285,8 @@ def test_guard_for_several_degradations_is_the_loosest():
 
 def test_the_network_goes_first_when_sure_and_after_the_classical_tools_when_not(monkeypatch):
     """The learned all-in-one tool (a stand-in here) is the main tool when the perceiver is
-    sure of the type, a fallback after the classical tools when it is not, absent with
-    learned=False."""
+    sure of the type, a fallback after the classical tools when it is not, absent by default
+    (learned=False)."""
     from restora.agent import planner
     from restora.tools import candidates
     from restora.tools.base import Tool
@@ -296,8 +296,8 @@ def test_the_network_goes_first_when_sure_and_after_the_classical_tools_when_not
     monkeypatch.setattr(planner, "candidates", lambda op: [net, *candidates(op)])
     full = np.ones((8, 8), bool)
     for prob, first in ((0.9, "stand_in_net"), (0.6, candidates("noise")[0].name)):
-        steps = planner.plan([Reg(full, [Det("noise", prob=prob)])], tries=2)
+        steps = planner.plan([Reg(full, [Det("noise", prob=prob)])], tries=2, learned=True)
         names = [t.name for t, _ in steps[0].tools]
         assert names[0] == first and "stand_in_net" in names
-    steps = planner.plan([Reg(full, [Det("noise", prob=0.9)])], tries=2, learned=False)
+    steps = planner.plan([Reg(full, [Det("noise", prob=0.9)])], tries=2)
     assert "stand_in_net" not in [t.name for t, _ in steps[0].tools]

@@ -45,13 +45,14 @@ class _Clock(dict):
 def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
             margin: float = 0.6, memory: bool | Memory = True, threshold: float = 0.5,
             regionwise: bool = True, on_step=None, fast: bool = False,
-            learned: bool = True) -> Result:
+            learned: bool = False) -> Result:
     """Restore ``img`` (anything restora._image.as_image takes); see the module docstring.
     ``tries`` candidate tools per step, a step kept when the comparator gives ≥ ``margin``;
     ``regionwise=False`` applies every step to the whole image (an ablation); ``on_step``, if
     given, is called with each StepRecord as soon as it is decided (progress on long work);
-    ``fast`` uses only the cheap tools (planner.FAST_MAX_COST); ``learned=False`` only the
-    classical ones (no all-in-one network)."""
+    ``fast`` uses only the cheap tools (planner.FAST_MAX_COST); ``learned=True`` also tries the
+    learned all-in-one network (off by default: with today's weights it makes the agent worse
+    on the composite suite, BENCHMARKS.md)."""
     from restora.perceive import load_model, regions
 
     src, clock, t_start = as_image(img), _Clock(), time.perf_counter()

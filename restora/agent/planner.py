@@ -122,7 +122,7 @@ FAST_MAX_COST = 1500.0  # --fast: only tools at most this many bicubic resizes (
 def plan(regions: list, *, prefer: dict[str, str] | None = None,
          rejected: set[tuple[str, str]] | None = None, tries: int = 2,
          regionwise: bool = True, done: set[str] | None = None,
-         fast: bool = False, learned: bool = True) -> list[PlannedStep]:
+         fast: bool = False, learned: bool = False) -> list[PlannedStep]:
     """Ordered steps for ``regions`` (restora.perceive.Region list). A type found in several
     regions at similar severity (within SEVERITY_GAP) becomes one step over their union (one tool
     call, one seam); clearly different severities stay separate steps, each tuned to its own.
@@ -132,7 +132,8 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
     (the ablation of region-wise restoration); types in ``done`` (treated in an earlier round)
     are not planned again, so a round only treats what the last one revealed; ``fast`` keeps
     only tools whose cost is at most FAST_MAX_COST, cheapest first (no BM3D-class tools);
-    ``learned=False`` leaves out the learned tools (the all-in-one network): classical only."""
+    ``learned=True`` also proposes the learned tools (the all-in-one network), first where the
+    perceiver is sure of the type (≥ SURE), after the classical tools where it is not."""
     prefer, rejected, done = prefer or {}, rejected or set(), done or set()
     found: dict[str, list] = {}
     for i, reg in enumerate(regions):

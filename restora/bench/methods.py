@@ -6,7 +6,8 @@
   applied under the true mask, undoing the degradations in reverse physical order;
 * ``agent`` — :func:`restora.agent.restore` (blind: perceives, plans and judges by itself);
 * ``agent_global`` — the agent with every step over the whole image (no regions);
-* ``agent_classical`` — the agent without the learned network (classical tools only);
+* ``agent_net`` — the agent with the learned network among its tools (``agent`` has classical
+  tools only, the default);
 * ``net`` — the all-in-one restorer in one blind pass (:func:`restora.tools.learned.restore_net`);
 * ``generic`` — the oracle tools in a fixed generic order (the operator table's: scene first);
 * any tool by name — that tool alone, tuned from the label, on the items it treats.
@@ -80,11 +81,11 @@ def net(img: np.ndarray, label: Label) -> np.ndarray:
     return restore_net(img)
 
 
-def agent_classical(img: np.ndarray, label: Label) -> np.ndarray:
-    """The agent with classical tools only (no all-in-one network): the network's ablation."""
+def agent_net(img: np.ndarray, label: Label) -> np.ndarray:
+    """The agent with the learned all-in-one network among its tools (restore(learned=True))."""
     from restora.agent import restore
 
-    return restore(img, memory=False, learned=False).image
+    return restore(img, memory=False, learned=True).image
 
 
 def agent_global(img: np.ndarray, label: Label) -> np.ndarray:
@@ -115,7 +116,7 @@ def classical_order(order: tuple[str, ...]) -> Method:
 # pipeline would run its stages without a physical prior.
 BUILTIN: dict[str, Method] = {"identity": identity, "classical": classical, "agent": agent,
                               "agent_global": agent_global, "net": net,
-                              "agent_classical": agent_classical,
+                              "agent_net": agent_net,
                               "generic": classical_order(tuple(OPERATORS))}
 
 
