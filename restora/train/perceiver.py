@@ -742,11 +742,10 @@ def export_model(model: Perceiver, path: str | Path, cfg: TrainConfig, *, val: d
     return card
 
 
-def load_perceiver(path: str | Path, verify: bool = True) -> Perceiver:
-    """A perceiver in eval mode from an exported safetensors file (its card, when present beside
-    it, is checked against the file's sha256 if ``verify``)."""
+def verified_metadata(path: str | Path, verify: bool = True) -> dict[str, str]:
+    """The safetensors metadata of an exported weights file, after checking the file against
+    the sha256 of its JSON card (when the card is present and ``verify``)."""
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
     path = Path(path)
     cp = card_path(path)
@@ -755,8 +754,15 @@ def load_perceiver(path: str | Path, verify: bool = True) -> Perceiver:
         if sha256_of(path) != want:
             raise ValueError(f"{path}: sha256 does not match its card {cp}")
     with safe_open(str(path), framework="pt") as fh:
-        name = (fh.metadata() or {}).get("config", "small")
-    model = perceiver(name)
+        return dict(fh.metadata() or {})
+
+
+def load_perceiver(path: str | Path, verify: bool = True) -> Perceiver:
+    """A perceiver in eval mode from an exported safetensors file (its card, when present beside
+    it, is checked against the file's sha256 if ``verify``)."""
+    from safetensors.torch import load_file
+
+    model = perceiver(verified_metadata(path, verify).get("config", "small"))
     model.load_state_dict(load_file(str(path)))
     return model.eval()
 

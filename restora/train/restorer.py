@@ -67,6 +67,7 @@ from restora.train.perceiver import (
     sha256_of,
     split_paths,
     tqdm,
+    verified_metadata,
 )
 
 DEFAULT_PERCEIVER = Path(__file__).resolve().parents[1] / "weights" / "perceiver_small.safetensors"
@@ -665,19 +666,11 @@ def _cli_args(cfg: TrainConfig) -> list[str]:
 def load_restorer(path: str | Path, verify: bool = True) -> Restorer:
     """A restorer in eval mode from an exported safetensors file; the card beside it (when
     present) is checked against the file's sha256 if ``verify``."""
-    from safetensors import safe_open
     from safetensors.torch import load_file
 
     from restora.nets.restorer import config_from_dict
 
-    path = Path(path)
-    cp = card_path(path)
-    if verify and cp.exists():
-        want = json.loads(cp.read_text())["sha256"]
-        if sha256_of(path) != want:
-            raise ValueError(f"{path}: sha256 does not match its card {cp}")
-    with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata() or {}
+    meta = verified_metadata(path, verify)
     if meta.get("model") != "restorer":
         raise ValueError(f"{path} is not a restorer weights file")
     model = Restorer(config_from_dict(json.loads(meta["restorer_config"])))
