@@ -17,14 +17,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from restora._image import as_image
-from restora.nets.conditioning import Condition
-from restora.nets.restorer import Restorer
 from restora.tools.base import Tool, ToolParam
+
+if TYPE_CHECKING:  # torch is imported when the network first runs, not with restora.tools
+    import torch
+
+    from restora.nets.conditioning import Condition
+    from restora.nets.restorer import Restorer
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "restorer_nafnet-small.safetensors"
 TILE, OVERLAP, CELL = 512, 32, 8
@@ -32,6 +36,8 @@ TILE, OVERLAP, CELL = 512, 32, 8
 
 @lru_cache(maxsize=2)
 def _load(path: str) -> Restorer:
+    import torch
+
     from restora.train.restorer import load_restorer
 
     torch.set_flush_denormal(True)  # denormal weights would slow CPU inference many times over
@@ -50,8 +56,10 @@ def load_default(path: str | Path | None = None) -> Restorer:
 
 def region_cells(probs: torch.Tensor, max_regions: int, threshold: float = 0.5) -> torch.Tensor:
     """1×h×w region ids from 1×K×h×w type probabilities: cells grouped by the set of types at or
-    above ``threshold`` (ids in order of first appearance of each set; sets beyond
+    above ``threshold`` (ids in increasing order of the sets' bit codes; sets beyond
     ``max_regions`` share the last id)."""
+    import torch
+
     bits = (probs[0] >= threshold).to(torch.int64)
     code = (bits << torch.arange(bits.shape[0], device=bits.device)[:, None, None]).sum(0)
     _, inv = torch.unique(code, return_inverse=True)
@@ -62,7 +70,10 @@ def condition_for(img: np.ndarray, model: Restorer, perceiver=None) -> Condition
     """The restorer's condition for a whole image (1×… tensors on the CPU). ``perceiver``
     defaults to the shipped one, which the shipped restorer was trained with (whichever
     perceiver the rest of the program uses)."""
+    import torch
+
     from restora.errors import RestoraError
+    from restora.nets.conditioning import Condition
     from restora.perceive import DEFAULT_WEIGHTS as PERCEIVER
     from restora.perceive import _load_cached, outputs
 
@@ -103,6 +114,9 @@ def restore_net(img: np.ndarray, model: Restorer | None = None, perceiver=None, 
                 tile: int = TILE, overlap: int = OVERLAP, strength: float = 1.0) -> np.ndarray:
     """Restore ``img`` (float32 RGB in [0, 1], any size) with the all-in-one network; ``strength``
     ∈ [0, 1] blends the result with the input."""
+    import torch
+
+    from restora.nets.conditioning import Condition
     img = as_image(img)
     model = model if model is not None else load_default()
     dev = next(model.parameters()).device
@@ -144,9 +158,9 @@ def _net_fn(img: np.ndarray, strength: float = 1.0) -> np.ndarray:
 
 
 def _all_ops() -> tuple[str, ...]:
-    from restora.nets.perceiver import OPS
+    from restora.degrade.operators import OPERATORS  # the perceiver's OPS, without torch
 
-    return OPS
+    return tuple(OPERATORS)
 
 
 TOOLS: list[Tool] = []
