@@ -127,9 +127,14 @@ def restore_net(img: np.ndarray, model: Restorer | None = None, perceiver=None, 
     acc = np.zeros((H, W, 3), np.float32)
     wsum = np.zeros((H, W, 1), np.float32)
     ys, xs = _starts(H, tile, overlap), _starts(W, tile, overlap)
-    reg_full = None
-    if cond.regions is not None:  # cells → pixels (nearest), cropped to the image
-        reg_full = cond.regions.repeat_interleave(CELL, 1).repeat_interleave(CELL, 2)[:, :H, :W]
+
+    def tile_regions(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor | None:
+        """The tile's own cells of the region map, at pixel resolution (nearest); tile origins
+        are on the cell grid, so this is exact without a whole-image pixel map."""
+        if cond.regions is None:
+            return None
+        cells = cond.regions[:, y0 // CELL:-(-y1 // CELL), x0 // CELL:-(-x1 // CELL)]
+        return cells.repeat_interleave(CELL, 1).repeat_interleave(CELL, 2)[:, :y1 - y0, :x1 - x0]
     with torch.inference_mode():
         for y0 in ys:
             for x0 in xs:
@@ -138,7 +143,7 @@ def restore_net(img: np.ndarray, model: Restorer | None = None, perceiver=None, 
                 x = x.to(dev)
                 c = Condition(cond.embedding,
                               cond.maps[..., y0 // CELL:-(-y1 // CELL), x0 // CELL:-(-x1 // CELL)],
-                              None if reg_full is None else reg_full[:, y0:y1, x0:x1],
+                              tile_regions(y0, y1, x0, x1),
                               cond.domain)
                 out = model(x[None], c).image[0].clamp(0, 1).float().cpu().numpy()
                 out = out.transpose(1, 2, 0)
