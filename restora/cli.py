@@ -179,8 +179,12 @@ def _parser() -> argparse.ArgumentParser:
                        "--workers 14 --images runs/wallpapers\n"
                        "  restora train restorer --config nafnet-small --steps 3400 --out runs/r1\n"
                        "  torchrun --nproc-per-node 2 -m restora.train.restorer --config "
-                       "nafnet-tiny --steps 20\n")
-    t.add_argument("model", choices=["perceiver", "restorer"], help="which model")
+                       "nafnet-tiny --steps 20\n"
+                       "  restora train comparator restora/weights/perceiver_small.safetensors "
+                       "runs/cmp/perceiver_small.safetensors --cache runs/cmp\n")
+    t.add_argument("model", choices=["perceiver", "restorer", "comparator"],
+                   help="which model (comparator: re-fit the perceiver's comparator on tool "
+                   "outputs)")
     t.add_argument("options", nargs=argparse.REMAINDER, help="options of the trainer")
 
     b = sub.add_parser("bench", formatter_class=fmt, help="benchmarks",
@@ -508,6 +512,10 @@ def cmd_batch(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    if a.model == "comparator":
+        from restora.train import comparator
+
+        return int(comparator.main(a.options) or 0)
     if a.model == "restorer":
         from restora.train import restorer
 

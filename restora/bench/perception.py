@@ -120,9 +120,11 @@ def _speed(model: Perceiver, repeat: int = 10, threads: int = 2) -> tuple[float,
 
 
 def evaluate(model: Perceiver, n_per_case: int = 30, seed: int = 0,
-             photos: list[tuple[str, np.ndarray]] | None = None) -> dict:
+             photos: list[tuple[str, np.ndarray]] | None = None, agent_pairs: int = 0) -> dict:
     """All perception numbers (see the module docstring) as a flat dict plus per-type details.
-    ``n_per_case`` crops per operator in *single*; the other cases scale with it."""
+    ``n_per_case`` crops per operator in *single*; the other cases scale with it.
+    ``agent_pairs`` > 0 also measures the comparator on that many of the agent's own steps
+    (A a degraded crop, B the result of a step the agent plans on it; CPU)."""
     from restora.data import skimage_photos
 
     model = model.eval()
@@ -235,6 +237,18 @@ def evaluate(model: Perceiver, n_per_case: int = 30, seed: int = 0,
     res["compare_acc"] = float(np.mean(ok)) if ok else float("nan")
     res["compare_pairs"] = len(ok)
 
+    # comparator on the agent's own steps: B = a step the agent plans on A (restora.train.comparator)
+    if agent_pairs:
+        from restora.train.comparator import draw_pairs, scores
+
+        cpu = copy.deepcopy(model).cpu()
+        steps = scores(cpu, draw_pairs(color, agent_pairs, cpu, seed, progress=False,
+                                       kinds=(1.0, 0.0, 0.0, 0.0)))
+        res["compare_steps_acc"] = steps["acc_1db"]
+        res["compare_steps_false_accept"] = steps["false_accept"]
+        res["compare_steps_false_reject"] = steps["false_reject"]
+        res["compare_steps_pairs"] = agent_pairs
+
     on_cpu = next(model.parameters()).device.type == "cpu"
     cpu_model = model if on_cpu else copy.deepcopy(model).cpu()
     res["latency_s"], res["conv_s"] = _speed(cpu_model)
@@ -270,6 +284,13 @@ def table(res: dict) -> str:
     rows.append(f"| 512×512 forward ÷ one 3×3 conv 3→16 | {res['latency_ratio']:.1f}× | | |")
     rows.append(f"| 512×512 forward, 1 thread (s) | {res['latency_1thread_s']:.3f} | | |")
     rows.append(f"| domain accuracy (single case) | {res['domain_acc']:.1%} | | |")
+    if "compare_steps_acc" in res:
+        rows.append(f"| comparator on the agent's own steps, pairs ≥ 1 dB apart "
+                    f"({res['compare_steps_pairs']} steps) | {res['compare_steps_acc']:.1%} | | |")
+        rows.append(f"| … steps costing ≥ 1 dB judged ≥ 60 % better (false accepts) | "
+                    f"{res['compare_steps_false_accept']:.1%} | | |")
+        rows.append(f"| … steps gaining ≥ 1 dB judged < 60 % better (false rejects) | "
+                    f"{res['compare_steps_false_reject']:.1%} | | |")
     sev = ["| operator | severity MAE | unit |", "|---|---:|---|"]
     sev += [f"| {op} | {v:.3g} | {res['severity_unit'][op]} |"
             for op, v in res["severity_mae"].items()]
@@ -291,10 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("weights", help="perceiver .safetensors file (card beside it)")
     p.add_argument("--n", type=int, default=30, help="crops per case (default 30)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--agent-pairs", type=int, default=200,
+                   help="the agent's own steps to judge (default 200; 0: skip)")
     a = p.parse_args(argv)
     from restora.train.perceiver import load_perceiver
 
-    print(table(evaluate(load_perceiver(a.weights), n_per_case=a.n, seed=a.seed)))
+    print(table(evaluate(load_perceiver(a.weights), n_per_case=a.n, seed=a.seed,
+                         agent_pairs=a.agent_pairs)))
     return 0
 
 
