@@ -43,6 +43,10 @@ GLOBAL_ONLY_COVER = 0.05  # a globally detected type whose dense map covers less
 MIN_PRESENCE = 0.05  # below this mean dense probability a region's severity ratio is unreliable
 WORK_SIDE = 1024  # long side of the copy regions() segments (superpixels, components)
 SUPERPIXEL_PX = 400  # target superpixel area in pixels of that copy (about 20×20)
+# SLIC runs on a copy at most this long (its labels up-sampled, nearest): its cost grows with the
+# pixels, and region edges 2–4 px coarser are far inside the agent's fusion feather (≥ 8 px, 3 %
+# of the diagonal). 0.45 s → 0.11 s on a 512×512 photo.
+SUPERPIXEL_SIDE = 256
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,10 +319,20 @@ def _working(img: np.ndarray) -> np.ndarray:
 
 
 def _superpixels(img: np.ndarray) -> np.ndarray:
+    """SLIC labels (H×W) of ``img``, about one per :data:`SUPERPIXEL_PX` of its pixels, computed
+    on a copy at most :data:`SUPERPIXEL_SIDE` px long."""
     from skimage.segmentation import slic
 
-    n = max(4, img.shape[0] * img.shape[1] // SUPERPIXEL_PX)
-    return slic(img, n_segments=n, compactness=10.0, start_label=0, channel_axis=-1)
+    h, w = img.shape[:2]
+    n = max(4, h * w // SUPERPIXEL_PX)
+    f = min(1.0, SUPERPIXEL_SIDE / max(h, w))
+    small = img if f == 1.0 else cv2.resize(
+        img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    lab = slic(small, n_segments=n, compactness=10.0, start_label=0, channel_axis=-1)
+    if f == 1.0:
+        return lab
+    lab = cv2.resize(lab.astype(np.int32), (w, h), interpolation=cv2.INTER_NEAREST)
+    return np.unique(lab, return_inverse=True)[1].reshape(h, w)  # consecutive labels
 
 
 def _borders(lab: np.ndarray) -> dict[int, dict[int, int]]:
