@@ -17,3 +17,15 @@ def lookup(table: dict, name: str, kind: str):
         return table[name]
     except KeyError:
         raise RestoraError(f"unknown {kind} '{name}' (known: {', '.join(table)})") from None
+
+
+def run_main(main) -> int:
+    """Run a module's ``main()`` (``python -m restora.…``) as the ``restora`` command does: a
+    RestoraError becomes one line on stderr and exit status 2, not a traceback."""
+    import sys
+
+    try:
+        return int(main() or 0)
+    except RestoraError as e:
+        print(f"restora: error: {e}", file=sys.stderr)
+        return 2
