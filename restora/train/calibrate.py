@@ -15,11 +15,6 @@ cell (the maps' masks) — and subtracts it from that head's bias. Afterwards pr
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
@@ -30,10 +25,10 @@ from restora.train.perceiver import (
     N_OPS,
     PerceiverData,
     StepBatches,
-    card_path,
+    derived_parser,
     join_pair,
     load_perceiver,
-    sha256_of,
+    save_derived,
 )
 
 CALIBRATION_SEED = 424242  # no training run uses it (they use cfg.seed and cfg.seed + 7919)
@@ -114,37 +109,21 @@ def calibrate(model: Perceiver, stats: dict[str, np.ndarray],
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m restora.train.calibrate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("weights", help="trained perceiver .safetensors (card beside it)")
-    p.add_argument("out", help="calibrated .safetensors to write (card beside it)")
-    p.add_argument("--images", default=None, help="clean photo folder (default: the wallpapers)")
+    p = derived_parser("python -m restora.train.calibrate", __doc__)
     p.add_argument("--pairs", type=int, default=1536)
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--min-precision", type=float, default=MIN_PRECISION,
                    help=f"precision floor of every threshold (default {MIN_PRECISION})")
     a = p.parse_args(argv)
-    from safetensors.torch import save_file
-
     model = load_perceiver(a.weights)
     paths = training_paths([a.images] if a.images else None)
     data = PerceiverData(paths, crop=a.crop, seed=CALIBRATION_SEED)
     report = calibrate(model, collect(model, data, a.pairs, workers=a.workers), a.min_precision)
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    card = json.loads(card_path(a.weights).read_text())
-    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    tmp = out.with_name(out.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"model": "perceiver", "config": card["config"]})
-    os.replace(tmp, out)
-    card |= {"file": out.name, "sha256": sha256_of(out), "bytes": out.stat().st_size,
-             "calibration": {"pairs": a.pairs, "crop": a.crop, "seed": CALIBRATION_SEED,
-                             "min_precision": a.min_precision,
-                             "images": len(paths), "per_type": report,
-                             "from": {"file": Path(a.weights).name,
-                                      "sha256": sha256_of(a.weights)}}}
-    card_path(out).write_text(json.dumps(card, indent=1))
+    out = save_derived(model, a.weights, a.out, "calibration",
+                       {"pairs": a.pairs, "crop": a.crop, "seed": CALIBRATION_SEED,
+                        "min_precision": a.min_precision, "images": len(paths),
+                        "per_type": report})
     for op, r in report.items():
         g, d = r["global"], r["dense"]
         print(f"{op:13s} global F1 {g['f1_at_0.5']:.3f} → {g['f1_calibrated']:.3f} "

@@ -30,9 +30,7 @@ held-out accuracies before and after.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -45,7 +43,7 @@ import torch.nn.functional as F
 
 from restora.data import resize_max, training_paths
 from restora.nets.perceiver import Perceiver
-from restora.train.perceiver import card_path, load_perceiver, sha256_of, split_paths
+from restora.train.perceiver import derived_parser, load_perceiver, save_derived, split_paths
 
 PAIR_SEED = 777001  # no training or calibration run uses it
 KINDS = ("agent", "oracle", "any", "degradation")
@@ -240,11 +238,7 @@ def _cached_pairs(cache: Path | None, paths, n, model, seed) -> list[Pair]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="restora train comparator", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("weights", help="perceiver .safetensors to start from (card beside it)")
-    p.add_argument("out", help=".safetensors to write (card beside it; may be the same file)")
-    p.add_argument("--images", default=None, help="clean photo folder (default: the wallpapers)")
+    p = derived_parser("restora train comparator", __doc__)
     p.add_argument("--pairs", type=int, default=3000, help="training pairs (default 3000)")
     p.add_argument("--val-pairs", type=int, default=600, help="held-out pairs (default 600)")
     p.add_argument("--steps", type=int, default=3000)
@@ -253,8 +247,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="write the weights even when the held-out accuracy fell")
     argv = list(sys.argv[1:] if argv is None else argv)
     a = p.parse_args(argv)
-    from safetensors.torch import save_file
-
     from restora.errors import RestoraError
 
     if not Path(a.weights).is_file():
@@ -278,27 +270,17 @@ def main(argv: list[str] | None = None) -> int:
         raise RestoraError(f"the re-fitted comparator is worse on held-out pairs (accuracy "
                            f"{before['acc_1db']:.1%} → {after['acc_1db']:.1%}); nothing written "
                            "(--force writes it anyway)")
-    card = json.loads(card_path(a.weights).read_text())
-    src = {"file": Path(a.weights).name, "sha256": sha256_of(a.weights)}
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    tmp = out.with_name(out.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"model": "perceiver", "config": card["config"]})
-    os.replace(tmp, out)
-    card |= {"file": out.name, "sha256": sha256_of(out), "bytes": out.stat().st_size,
-             "comparator": {
-                 "what": "compare_head re-fitted on tool outputs (restora.train.comparator); "
-                         "every other tensor identical to 'from'",
-                 "from": src, "pairs": a.pairs, "val_pairs": a.val_pairs,
-                 "kinds": dict(zip(KINDS, KIND_P)), "seed": PAIR_SEED, "steps": a.steps,
-                 "images": {"train": len(train_paths), "held_out": len(val_paths)},
-                 "loss_first_last_100": [round(float(np.mean(curve[:100])), 4),
-                                         round(float(np.mean(curve[-100:])), 4)],
-                 "held_out_before": before, "held_out_after": after,
-                 "wall_time_s": round(time.perf_counter() - t0, 1),
-                 "command": "python -m restora.train.comparator " + " ".join(argv)}}
-    card_path(out).write_text(json.dumps(card, indent=1))
+    out = save_derived(model, a.weights, a.out, "comparator", {
+        "what": "compare_head re-fitted on tool outputs (restora.train.comparator); "
+                "every other tensor identical to 'from'",
+        "pairs": a.pairs, "val_pairs": a.val_pairs, "kinds": dict(zip(KINDS, KIND_P)),
+        "seed": PAIR_SEED, "steps": a.steps,
+        "images": {"train": len(train_paths), "held_out": len(val_paths)},
+        "loss_first_last_100": [round(float(np.mean(curve[:100])), 4),
+                                round(float(np.mean(curve[-100:])), 4)],
+        "held_out_before": before, "held_out_after": after,
+        "wall_time_s": round(time.perf_counter() - t0, 1),
+        "command": "restora train comparator " + " ".join(argv)})
     print(f"wrote {out}")
     return 0
 

@@ -742,6 +742,41 @@ def export_model(model: Perceiver, path: str | Path, cfg: TrainConfig, *, val: d
     return card
 
 
+def derived_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The command line of a step that turns exported perceiver weights into new ones
+    (calibration, the comparator re-fit): WEIGHTS OUT [--images DIR]."""
+    p = argparse.ArgumentParser(prog=prog, description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("weights", help="perceiver .safetensors to start from (card beside it)")
+    p.add_argument("out", help=".safetensors to write (card beside it; may be the same file)")
+    p.add_argument("--images", default=None, help="clean photo folder (default: the wallpapers)")
+    return p
+
+
+def save_derived(model: Perceiver, source: str | Path, out: str | Path, key: str,
+                 entry: dict) -> Path:
+    """Write ``model`` to ``out`` (atomically) with the card of ``source`` plus ``entry`` under
+    ``key`` — which records the source file and its sha256 as ``from`` — and the new file's
+    name, size and sha256."""
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    card = json.loads(card_path(source).read_text())
+    src = {"file": Path(source).name, "sha256": sha256_of(source)}
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    tmp = out.with_name(out.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"model": "perceiver", "config": card["config"]})
+    os.replace(tmp, out)
+    card |= {"file": out.name, "sha256": sha256_of(out), "bytes": out.stat().st_size,
+             key: {**entry, "from": src}}
+    cp = card_path(out)
+    tmp = cp.with_name(cp.name + ".tmp")
+    tmp.write_text(json.dumps(card, indent=1))
+    os.replace(tmp, cp)
+    return out
+
+
 def verified_metadata(path: str | Path, verify: bool = True) -> dict[str, str]:
     """The safetensors metadata of an exported weights file, after checking the file against
     the sha256 of its JSON card (when the card is present and ``verify``)."""
