@@ -72,3 +72,23 @@ def test_draw_pairs_is_seeded(tmp_path, photo):
     two = draw_pairs([p], 3, m, seed=5, progress=False)
     assert [q.delta for q in one] == [q.delta for q in two]
     assert all(np.isfinite(q.delta) for q in one)
+
+
+def test_module_entry_points_print_one_line_errors(capsys):
+    from restora.errors import RestoraError, run_main
+
+    def bad():
+        raise RestoraError("no such weights file: x")
+
+    assert run_main(bad) == 2
+    assert capsys.readouterr().err.strip() == "restora: error: no such weights file: x"
+    assert run_main(lambda: 0) == 0
+
+
+def test_refit_refuses_a_missing_file(tmp_path, capsys):
+    from restora.cli import main
+
+    assert main(["train", "comparator", str(tmp_path / "none.safetensors"),
+                 str(tmp_path / "out.safetensors")]) == 2
+    assert "no such weights file" in capsys.readouterr().err
+    assert not (tmp_path / "out.safetensors").exists()
