@@ -214,7 +214,6 @@ def _bm3d_opp(img: np.ndarray, s: float) -> np.ndarray:
     sig = s * _OPP_GAIN
     out = np.empty_like(opp)
     hh, ww = opp.shape[:2]
-
     out[..., 0] = bm3d_gray(opp[..., 0], sig[0])
     for c in (1, 2):
         half = cv2.resize(opp[..., c], (ww // 2, hh // 2), interpolation=cv2.INTER_AREA)
