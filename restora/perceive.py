@@ -331,8 +331,9 @@ def _superpixels(img: np.ndarray) -> np.ndarray:
     lab = slic(small, n_segments=n, compactness=10.0, start_label=0, channel_axis=-1)
     if f == 1.0:
         return lab
-    lab = cv2.resize(lab.astype(np.int32), (w, h), interpolation=cv2.INTER_NEAREST)
-    return np.unique(lab, return_inverse=True)[1].reshape(h, w)  # consecutive labels
+    # Labels a coarse copy loses leave gaps in the numbering; the superpixel means in regions()
+    # count per label (bincount) and never divide by an empty one.
+    return cv2.resize(lab.astype(np.int32), (w, h), interpolation=cv2.INTER_NEAREST)
 
 
 def _borders(lab: np.ndarray) -> dict[int, dict[int, int]]:

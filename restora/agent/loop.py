@@ -136,9 +136,8 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
     """Try the step's candidate tools; keep the best acceptable result or roll back."""
     from restora.perceive import assess
 
-    y0, y1, x0, x1 = bbox(step.mask, current.shape[:2])
-    box = (slice(y0, y1), slice(x0, x1))
-    whole = (y1 - y0, x1 - x0) == current.shape[:2]
+    box = step_box(step.mask, current.shape[:2])
+    whole = (box[0].stop - box[0].start, box[1].stop - box[1].start) == current.shape[:2]
     t0 = time.perf_counter()
     before = J.as_look(seen.get(current) if whole else assess(current[box], model))
     clock.add("judge", t0)
@@ -147,9 +146,7 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
     best = None
     for tool, params in step.tools:
         t0 = time.perf_counter()
-        if step.mask is not None:
-            params = scene_params(tool, params, current)
-        cand = apply_in_region(tool, params, current, step.mask, feather_px(current.shape))
+        cand, params = apply_tool(tool, params, current, step.mask)
         secs = time.perf_counter() - t0
         clock.add("tools", t0)
         t0 = time.perf_counter()
@@ -181,6 +178,22 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
     if whole:
         seen.put(best[1], best[3])
     return best[1], rec
+
+
+def step_box(mask: np.ndarray | None, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """The part of the image a step is judged on: its mask's bounding box plus the fusion margin
+    (the whole image when ``mask`` is None)."""
+    y0, y1, x0, x1 = bbox(mask, shape)
+    return slice(y0, y1), slice(x0, x1)
+
+
+def apply_tool(tool, params: dict, img: np.ndarray, mask: np.ndarray | None):
+    """(``img`` with ``tool`` run under ``mask``'s feathered weights, the parameters it ran
+    with): as the loop tries a candidate, with a region's scene-wide parameters (the airlight)
+    taken from the whole image."""
+    if mask is not None:
+        params = scene_params(tool, params, img)
+    return apply_in_region(tool, params, img, mask, feather_px(img.shape)), params
 
 
 def _thumb(img: np.ndarray, side: int = 192) -> np.ndarray:

@@ -237,20 +237,18 @@ def evaluate(model: Perceiver, n_per_case: int = 30, seed: int = 0,
     res["compare_acc"] = float(np.mean(ok)) if ok else float("nan")
     res["compare_pairs"] = len(ok)
 
-    # comparator on the agent's own steps: B = a step the agent plans on A (restora.train.comparator)
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    cpu_model = model if on_cpu else copy.deepcopy(model).cpu()
+    # the comparator on the agent's own steps: B = a step the agent plans on A (CPU tools)
     if agent_pairs:
         from restora.train.comparator import draw_pairs, scores
 
-        cpu = copy.deepcopy(model).cpu()
-        steps = scores(cpu, draw_pairs(color, agent_pairs, cpu, seed, progress=False,
-                                       kinds=(1.0, 0.0, 0.0, 0.0)))
+        steps = scores(cpu_model, draw_pairs(color, agent_pairs, cpu_model, seed, progress=False,
+                                             kinds=(1.0, 0.0, 0.0, 0.0)))
         res["compare_steps_acc"] = steps["acc_1db"]
         res["compare_steps_false_accept"] = steps["false_accept"]
         res["compare_steps_false_reject"] = steps["false_reject"]
         res["compare_steps_pairs"] = agent_pairs
-
-    on_cpu = next(model.parameters()).device.type == "cpu"
-    cpu_model = model if on_cpu else copy.deepcopy(model).cpu()
     res["latency_s"], res["conv_s"] = _speed(cpu_model)
     res["latency_1thread_s"], _ = _speed(cpu_model, threads=1)
     res["latency_ratio"] = res["latency_s"] / res["conv_s"]

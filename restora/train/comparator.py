@@ -43,13 +43,19 @@ import torch.nn.functional as F
 
 from restora.data import resize_max, training_paths
 from restora.nets.perceiver import Perceiver
-from restora.train.perceiver import derived_parser, load_perceiver, save_derived, split_paths
+from restora.train.perceiver import (
+    derived_parser,
+    load_perceiver,
+    psnr,
+    save_derived,
+    split_paths,
+)
 
 PAIR_SEED = 777001  # no training or calibration run uses it
 KINDS = ("agent", "oracle", "any", "degradation")
 KIND_P = (0.5, 0.2, 0.15, 0.15)
 SOFT_DB = 0.5  # label sigmoid(ΔPSNR / SOFT_DB), as the perceiver's own training
-PSNR_CAP = 60.0
+PSNR_CAP = 60.0  # dB, for identical crops
 
 
 @dataclass
@@ -59,11 +65,6 @@ class Pair:
     delta: float  # PSNR(B, clean) − PSNR(A, clean), dB
     kind: str
     what: str  # the tool (or recipe) that made B
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-    return PSNR_CAP if mse <= 10 ** (-PSNR_CAP / 10) else -10.0 * np.log10(mse)
 
 
 def _crop(rng: np.random.Generator, source: Path | np.ndarray) -> np.ndarray:
@@ -113,8 +114,8 @@ def make_pair(rng: np.random.Generator, clean: np.ndarray, model: Perceiver,
         names = [n for n, t in TOOLS.items() if n not in LEARNED and t.available]
         t = TOOLS[names[int(rng.integers(len(names)))]]
         return a, t.apply(a), clean, t.name
-    from restora.agent.fuse import apply_in_region, bbox, feather_px
-    from restora.agent.planner import implausible, plan, scene_params
+    from restora.agent.loop import apply_tool, step_box
+    from restora.agent.planner import implausible, plan
     from restora.perceive import regions
 
     planned = [s for s in plan(regions(a, model=model), tries=3) if not implausible(s.op, a, s.mask)]
@@ -122,11 +123,8 @@ def make_pair(rng: np.random.Generator, clean: np.ndarray, model: Perceiver,
         return None
     s = planned[int(rng.integers(len(planned)))]
     t, params = s.tools[int(rng.integers(len(s.tools)))]
-    if s.mask is not None:
-        params = scene_params(t, params, a)
-    b = apply_in_region(t, params, a, s.mask, feather_px(a.shape))
-    y0, y1, x0, x1 = bbox(s.mask, a.shape[:2])
-    box = (slice(y0, y1), slice(x0, x1))
+    b, _ = apply_tool(t, params, a, s.mask)
+    box = step_box(s.mask, a.shape[:2])
     return a[box], b[box], clean[box], t.name
 
 
@@ -152,7 +150,7 @@ def draw_pairs(photos: Sequence[Path | np.ndarray], n: int, model: Perceiver, se
             continue
         ea = np.asarray(assess(a, model).embedding, np.float32).ravel()
         eb = np.asarray(assess(b, model).embedding, np.float32).ravel()
-        out.append(Pair(ea, eb, _psnr(b, c) - _psnr(a, c), kind, what))
+        out.append(Pair(ea, eb, psnr(b, c, PSNR_CAP) - psnr(a, c, PSNR_CAP), kind, what))
         bar.update(1)
     bar.close()
     return out
@@ -225,16 +223,36 @@ def load_pairs(path: Path) -> list[Pair]:
             for a, b, d, k, w in zip(z["emb_a"], z["emb_b"], z["delta"], z["kind"], z["what"])]
 
 
-def _cached_pairs(cache: Path | None, paths, n, model, seed) -> list[Pair]:
-    if cache is not None and cache.exists():
-        pairs = load_pairs(cache)
+def _cached_pairs(cache: Path | None, name: str, photos, n, model, seed) -> list[Pair]:
+    """``n`` pairs drawn with ``seed`` from ``photos``, kept in (and reused from) ``cache`` under
+    a name that holds the seed and the number of photos."""
+    path = cache and cache / f"{name}_seed{seed}_{len(photos)}photos.npz"
+    if path is not None and path.exists():
+        pairs = load_pairs(path)
         if len(pairs) >= n:
             return pairs[:n]
-    pairs = draw_pairs(paths, n, model, seed)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        save_pairs(pairs, cache)
+    pairs = draw_pairs(photos, n, model, seed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_pairs(pairs, path)
     return pairs
+
+
+def margins(model: Perceiver, pairs: list[Pair], kind: str = "agent",
+            values: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.9)) -> list[dict[str, float]]:
+    """Per acceptance margin, over the pairs of ``kind``: the summed ΔPSNR of the steps it keeps
+    (comparator ≥ margin), and the shares of harmful (≤ −1 dB) steps kept and of useful (≥ 1 dB)
+    steps refused — what the agent's ``margin`` trades."""
+    sel = [q for q in pairs if q.kind == kind]
+    if not sel:
+        return []
+    ea, eb, d = _tensors(sel)
+    with torch.inference_mode():
+        p = torch.sigmoid(model.compare(ea, eb)).numpy()
+    d = d.numpy()
+    return [{"margin": m, "steps": len(sel), "kept_gain_db": round(float(d[p >= m].sum()), 1),
+             "false_accept": round(float((p[d <= -1] >= m).mean()), 4),
+             "false_reject": round(float((p[d >= 1] < m).mean()), 4)} for m in values]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pairs", type=int, default=3000, help="training pairs (default 3000)")
     p.add_argument("--val-pairs", type=int, default=600, help="held-out pairs (default 600)")
     p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--cache", default=None, help="folder to keep the drawn pairs in (reused)")
     p.add_argument("--force", action="store_true",
                    help="write the weights even when the held-out accuracy fell")
@@ -259,11 +278,15 @@ def main(argv: list[str] | None = None) -> int:
     model = load_perceiver(a.weights)
     train_paths, val_paths = split_paths(training_paths([a.images] if a.images else None))
     cache = Path(a.cache) if a.cache else None
-    train = _cached_pairs(cache and cache / "train.npz", train_paths, a.pairs, model, PAIR_SEED)
-    val = _cached_pairs(cache and cache / "val.npz", val_paths, a.val_pairs, model, PAIR_SEED + 1)
-    before = scores(model, val)
-    curve = fit_head(model, train, steps=a.steps)
-    after = scores(model, val)
+    train = _cached_pairs(cache, "train", train_paths, a.pairs, model, PAIR_SEED)
+    val = _cached_pairs(cache, "val", val_paths, a.val_pairs, model, PAIR_SEED + 1)
+    for split, pairs in (("training", train), ("held-out", val)):
+        for row in margins(model, pairs):
+            print(f"{split} agent steps, shipped head:", json.dumps(row))
+    before, train_before = scores(model, val), scores(model, train)
+    curve = fit_head(model, train, steps=a.steps, lr=a.lr)
+    after, train_after = scores(model, val), scores(model, train)
+    print(f"training pairs: accuracy {train_before['acc_1db']:.1%} → {train_after['acc_1db']:.1%}")
     print("held-out pairs before:", json.dumps(before))
     print("held-out pairs after: ", json.dumps(after))
     if after["acc_1db"] < before["acc_1db"] and not a.force:
@@ -274,11 +297,12 @@ def main(argv: list[str] | None = None) -> int:
         "what": "compare_head re-fitted on tool outputs (restora.train.comparator); "
                 "every other tensor identical to 'from'",
         "pairs": a.pairs, "val_pairs": a.val_pairs, "kinds": dict(zip(KINDS, KIND_P)),
-        "seed": PAIR_SEED, "steps": a.steps,
+        "seed": PAIR_SEED, "steps": a.steps, "lr": a.lr,
         "images": {"train": len(train_paths), "held_out": len(val_paths)},
         "loss_first_last_100": [round(float(np.mean(curve[:100])), 4),
                                 round(float(np.mean(curve[-100:])), 4)],
         "held_out_before": before, "held_out_after": after,
+        "training_before": train_before, "training_after": train_after,
         "wall_time_s": round(time.perf_counter() - t0, 1),
         "command": "restora train comparator " + " ".join(argv)})
     print(f"wrote {out}")
