@@ -45,7 +45,7 @@ WORK_SIDE = 1024  # long side of the copy regions() segments (superpixels, compo
 SUPERPIXEL_PX = 400  # target superpixel area in pixels of that copy (about 20×20)
 # SLIC runs on a copy at most this long (its labels up-sampled, nearest): its cost grows with the
 # pixels, and region edges 2–4 px coarser are far inside the agent's fusion feather (≥ 8 px, 3 %
-# of the diagonal). 0.45 s → 0.11 s on a 512×512 photo.
+# of the diagonal). 0.155 s → 0.040 s on a 512×512 photo (BENCHMARKS.md).
 SUPERPIXEL_SIDE = 256
 
 
