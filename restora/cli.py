@@ -225,7 +225,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", help="also write table.md, results.csv, results.json, plot.png here")
     b.add_argument("--force", action="store_true", help="overwrite files in --out")
     b.add_argument("--weights", help="perceiver weights (perception)")
-    b.add_argument("--repeat", type=int, default=5, help="timed repeats (ops, tools)")
+    b.add_argument("--repeat", type=int, default=5, help="timed repeats (ops, tools, agent)")
     b.add_argument("--size", type=int, default=128, help="crop size (pairs)")
     b.add_argument("--count", type=int, default=200, help="pairs to generate (pairs)")
     return p
@@ -398,9 +398,9 @@ def cmd_bench(a: argparse.Namespace) -> int:
     elif a.suite == "agent":
         from restora.bench import agent_speed
 
-        print(agent_speed.small())
+        print(agent_speed.small(repeat=a.repeat))
         print()
-        print(agent_speed.small(fast=True))
+        print(agent_speed.small(fast=True, repeat=a.repeat))
         print()
         print(agent_speed.clean())
         if a.big:

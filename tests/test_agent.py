@@ -47,6 +47,14 @@ class Assess:
     quality: float = 0.5
     embedding: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
 
+    @property
+    def probs(self) -> dict:
+        return {d.op: d.prob for d in self.types}
+
+    @property
+    def severities(self) -> dict:
+        return {d.op: d.severity for d in self.types}
+
     def to_dict(self) -> dict:
         return {"types": [{"op": d.op, "prob": d.prob} for d in self.types]}
 
@@ -198,10 +206,10 @@ def test_clean_image_comes_back_unchanged(monkeypatch, tmp_path):
 def test_loop_keeps_improvements_rolls_back_harm_and_stops(monkeypatch, tmp_path):
     from restora.agent import planner
 
-    brighten = Tool("brighten", ("noise",), lambda im: np.clip(im * 1.1, 0, 1))
-    darken = Tool("darken", ("noise",), lambda im: im * 0.9)
+    brighten = Tool("brighten", ("haze",), lambda im: np.clip(im * 1.1, 0, 1))
+    darken = Tool("darken", ("haze",), lambda im: im * 0.9)
     img = _photo()
-    _patch(monkeypatch, [Det("noise", param="sigma", value=10)], img)
+    _patch(monkeypatch, [Det("haze", param="beta", value=1)], img)
     monkeypatch.setattr(planner, "candidates", lambda op: [darken, brighten])
     res = restore(img, model=_Script([]), memory=Memory(tmp_path / "m.json"), tries=2)
     step = res.trace.steps[0]
@@ -210,19 +218,66 @@ def test_loop_keeps_improvements_rolls_back_harm_and_stops(monkeypatch, tmp_path
     assert np.allclose(res.image, np.clip(img * 1.1, 0, 1))
     assert "nothing left" in res.trace.stop_reason
     assert json.dumps(res.trace.to_dict())
-    assert Memory(tmp_path / "m.json").recall(res.trace.signature) == {"noise": "brighten"}
+    assert Memory(tmp_path / "m.json").recall(res.trace.signature) == {"haze": "brighten"}
 
 
 def test_loop_rolls_back_everything_when_nothing_helps(monkeypatch, tmp_path):
     from restora.agent import planner
 
-    darken = Tool("darken", ("noise",), lambda im: im * 0.9)
+    darken = Tool("darken", ("haze",), lambda im: im * 0.9)
     img = _photo()
-    _patch(monkeypatch, [Det("noise", param="sigma", value=10)], img)
+    _patch(monkeypatch, [Det("haze", param="beta", value=1)], img)
     monkeypatch.setattr(planner, "candidates", lambda op: [darken])
     res = restore(img, model=_Script([]), memory=False)
     assert np.array_equal(res.image, img)
     assert res.trace.stop_reason == "no step improved the image"
+
+
+def test_a_step_that_removes_a_reliably_seen_degradation_stands_against_the_comparator(
+        monkeypatch):
+    """Noise seen before the step and gone after it: kept, though the scripted comparator calls
+    the (darker) result worse; the final check does not undo it, and no other candidate is
+    tried once it is sure."""
+    from restora.agent import planner
+
+    darken = Tool("darken", ("noise",), lambda im: im * 0.9)
+    other = Tool("other", ("noise",), lambda im: im * 0.8)
+    img = _photo()
+    _patch(monkeypatch, [Det("noise", param="sigma", value=10)], img)
+    monkeypatch.setattr(planner, "candidates", lambda op: [darken, other])
+    res = restore(img, model=_Script([]), memory=False, tries=2)
+    step = res.trace.steps[0]
+    assert step.kept == "darken" and [a.tool for a in step.attempts] == ["darken"]
+    assert step.attempts[0].p_better < 0.5
+    assert np.allclose(res.image, img * 0.9) and res.trace.final_p_better is None
+
+
+def _evidence(op="noise", before=0.9, after=0.1, p=0.3, ok=True, **kw) -> J.StepEvidence:
+    base = dict(op=op, p_better=p, quality_before=0.5, quality_after=0.5,
+                probs_before={op: before}, probs_after={op: after}, sev_before={op: 0.5},
+                sev_after={op: 0.1}, structure=0.9, chroma_shift=0.0, fidelity_ok=ok,
+                fidelity_why="" if ok else "structure drifted")
+    return J.StepEvidence(**{**base, **kw})
+
+
+def test_judge_reperception_rules():
+    # a reliably recognised degradation removed: kept (surely) whatever the comparator says
+    assert J.decide(_evidence()) == (True, "", True)
+    # ... unless the fidelity guard objects, or the re-perception is switched off
+    assert J.decide(_evidence(ok=False))[0] is False
+    assert J.decide(_evidence(), reperceive=False)[0] is False
+    # not removed: the comparator decides
+    ok, why, sure = J.decide(_evidence(after=0.7))
+    assert not ok and "comparator" in why and not sure
+    assert J.decide(_evidence(after=0.7, p=0.9))[:2] == (True, "")
+    # weather still seen as much as before: refused even by a confident comparator
+    ok, why, _ = J.decide(_evidence("rain", 0.8, 0.75, p=0.95))
+    assert not ok and "still seen" in why
+    assert J.decide(_evidence("rain", 0.8, 0.6, p=0.95))[0]
+    assert J.decide(_evidence("snow", 0.8, 0.3, p=0.95))[0]
+    # a step against a degradation the perceiver does not recognise reliably gains no sureness
+    assert J.decide(_evidence("haze", 0.9, 0.1, p=0.3))[0] is False
+    assert J.decide_dict(_evidence().to_dict()) == (True, "", True)
 
 
 def test_fidelity_guard_lets_a_perfect_restoration_through():
@@ -301,3 +356,25 @@ def test_the_network_goes_first_when_sure_and_after_the_classical_tools_when_not
         assert names[0] == first and "stand_in_net" in names
     steps = planner.plan([Reg(full, [Det("noise", prob=0.9)])], tries=2)
     assert "stand_in_net" not in [t.name for t, _ in steps[0].tools]
+
+
+def test_judge_bench_draws_seeded_agent_steps_and_scores_them(photo, tmp_path, capsys):
+    from restora.bench import judge as B
+    from restora.perceive import load_model
+
+    m = load_model()
+    crop = np.ascontiguousarray(photo[:128, :128])
+    one = B.draw_steps([crop], 3, m, seed=4, progress=False)
+    two = B.draw_steps([crop], 3, m, seed=4, progress=False)
+    assert [s["delta"] for s in one] == [s["delta"] for s in two]
+    assert all(np.isfinite(s["delta"]) and 0 <= s["p_better"] <= 1 for s in one)
+    r = B.summarise(one, lambda s: True)
+    assert r["kept"] == 3 and np.isclose(r["kept_gain_db"], sum(s["delta"] for s in one), atol=0.1)
+    cache = tmp_path / "steps.json"
+    cache.write_text(json.dumps({"seed": 4, "where": "a crop", "steps": one}))
+    assert B.main(["--cache", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert "3 steps" in out and "| shipped (+ re-perception) |" in out
+    cache.write_text("[]")
+    with pytest.raises(Exception, match="not a step cache"):
+        B.main(["--cache", str(cache)])

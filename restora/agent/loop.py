@@ -4,7 +4,8 @@ execution → evaluation), with AgenticIR's rollback and Q-Agent's greedy choice
     perceive (quality, regions, types, severities)
     → plan    (ordered steps: tool candidates × region mask × parameters; planner.py)
     → execute (each candidate under its feathered region mask; fuse.py)
-    → assess  (comparator + quality + fidelity to the input; judge.py): keep the best, or roll back
+    → assess  (re-perception + comparator + fidelity to the input; judge.py): keep the best, or
+              roll back
     → CONTINUE while a round kept a step, else STOP (clean, nothing kept, or max rounds).
 """
 
@@ -23,7 +24,6 @@ from restora.agent.planner import PlannedStep, implausible, plan, scene_params
 from restora.agent.trace import Attempt, StepRecord, Trace
 from restora.tools import LEARNED
 
-QUALITY_SLACK = 0.02  # a kept step may not lower the quality score by more than this
 CONFIDENT = 0.85  # a candidate this likely better is kept without trying the others
 
 
@@ -53,7 +53,7 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
     ``fast`` uses only the cheap tools (planner.FAST_MAX_COST); ``learned=True`` also tries the
     learned all-in-one network (off by default: with today's weights it makes the agent worse
     on the composite suite, BENCHMARKS.md)."""
-    from restora.perceive import load_model, regions
+    from restora.perceive import assess, load_model, regions
 
     src, clock, t_start = as_image(img), _Clock(), time.perf_counter()
     model = model if model is not None else load_model()
@@ -65,7 +65,10 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
     clock.add("perceive", t0)
     trace = Trace(first.to_dict(), [r.to_dict() for r in first_regions], signature=signature(first))
     prefer = trace.memory_used = mem.recall(trace.signature)
-    current, rejected, kept = src, set(), {}
+    current, rejected, kept, unsure = src, set(), {}, set()
+    # the image after the leading steps kept on the re-perception's evidence (a clean base the
+    # final check falls back to), and what they kept
+    sure_img, sure_kept = src, {}
     stop = f"reached the maximum of {max_rounds} rounds"
     for rnd in range(1, max_rounds + 1):
         t0 = time.perf_counter()
@@ -84,7 +87,11 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
                 rec = StepRecord(rnd, step.op, step.region, step.area, step.prob,
                                  f"{step.param} {step.value:.3g} {step.unit}", vetoed=why)
             else:
-                current, rec = _execute(step, current, src, model, margin, rnd, clock, seen)
+                current, rec, sure = _execute(step, current, src, model, margin, rnd, clock, seen)
+                if rec.kept and not sure:
+                    unsure.add(step.op)
+                elif rec.kept and not unsure:
+                    sure_img, sure_kept = current, {**sure_kept, step.op: rec.kept}
             trace.steps.append(rec)
             if on_step is not None:
                 on_step(rec)
@@ -96,13 +103,17 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
         if not n_kept:
             stop = "no step improved the image" if rnd == 1 else "the last round improved nothing"
             break
-    if kept:  # final check of the whole result against the input (regions were judged locally)
-        p = J.p_better(model, J.as_look(first), J.as_look(seen.get(current)))
+    if unsure:  # final check of the whole result (regions were judged locally) against the
+        # input, or against the result of the leading steps the re-perception was sure of
+        base = seen.get(src) if sure_img is src else assess(sure_img, model, threshold=threshold)
+        p = J.p_better(model, J.as_look(base), J.as_look(seen.get(current)))
         trace.final_p_better = p
         if p < 0.5:
-            current, kept = src, {}
-            stop += f"; final check: the result is only {p:.0%} likely better than the input, " \
-                    "so the input is returned"
+            what = "the input" if sure_img is src else \
+                f"the result of its {', '.join(sure_kept)} step{'s' * (len(sure_kept) > 1)}"
+            current, kept = sure_img, dict(sure_kept)
+            stop += f"; final check: the result is only {p:.0%} likely better than {what}, " \
+                    f"so {what} is returned"
     mem.store(trace.signature, kept)
     trace.stop_reason = stop
     trace.seconds = {**clock, "total": time.perf_counter() - t_start}
@@ -132,14 +143,15 @@ class _Seen:
 
 
 def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, margin: float,
-             rnd: int, clock: _Clock, seen: _Seen) -> tuple[np.ndarray, StepRecord]:
-    """Try the step's candidate tools; keep the best acceptable result or roll back."""
+             rnd: int, clock: _Clock, seen: _Seen) -> tuple[np.ndarray, StepRecord, bool]:
+    """Try the step's candidate tools; keep the best acceptable result or roll back. The flag:
+    the kept result was kept on the re-perception's evidence (restora.agent.judge.decide)."""
     from restora.perceive import assess
 
     box = step_box(step.mask, current.shape[:2])
     whole = (box[0].stop - box[0].start, box[1].stop - box[1].start) == current.shape[:2]
     t0 = time.perf_counter()
-    before = J.as_look(seen.get(current) if whole else assess(current[box], model))
+    before = seen.get(current) if whole else assess(current[box], model)
     clock.add("judge", t0)
     rec = StepRecord(rnd, step.op, step.region, step.area, step.prob,
                      f"{step.param} {step.value:.3g} {step.unit}")
@@ -151,33 +163,29 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
         clock.add("tools", t0)
         t0 = time.perf_counter()
         seen_after = assess(cand[box], model, threshold=seen.threshold)
-        after = J.as_look(seen_after)
-        p = J.p_better(model, before, after)
         # The network treats every degradation the perceiver sees in the crop at once.
-        ops = (step.op, *before.probs) if tool.name in LEARNED else step.op
-        ok, why, corr, dc = J.fidelity(src[box], cand[box], ops)
+        ops = (step.op, *J.as_look(before).probs) if tool.name in LEARNED else step.op
+        ev = J.evidence(model, ops, before, seen_after, src[box], cand[box])
+        ok, why, sure = J.decide(ev, margin)
         clock.add("judge", t0)
-        if ok and p < margin:
-            ok, why = False, f"comparator: {p:.0%} likely better, below {margin:.0%}"
-        if ok and after.quality < before.quality - QUALITY_SLACK:
-            ok, why = False, f"quality fell {before.quality:.2f} → {after.quality:.2f}"
-        rec.attempts.append(Attempt(tool.name, params, p, before.quality, after.quality, corr, dc,
-                                    "kept" if ok else "rolled back", why, secs))
-        if ok and (best is None or p > best[0]):
+        p, corr, dc = ev.p_better, ev.structure, ev.chroma_shift
+        rec.attempts.append(Attempt(tool.name, params, p, ev.quality_before, ev.quality_after,
+                                    corr, dc, "kept" if ok else "rolled back", why, secs))
+        if ok and (best is None or (sure, p) > best[0]):
             if best is not None:
                 rec.attempts[best[2]].verdict = "beaten"
-            best = (p, cand, len(rec.attempts) - 1, seen_after)
+            best = ((sure, p), cand, len(rec.attempts) - 1, seen_after)
         elif ok:
             rec.attempts[-1].verdict = "beaten"
-        if best is not None and best[0] >= CONFIDENT:
+        if best is not None and (best[0][0] or best[0][1] >= CONFIDENT):
             break  # greedy: confident enough, the remaining candidates are not worth their time
     if best is None:
-        return current, rec
+        return current, rec, False
     rec.kept = rec.attempts[best[2]].tool
     rec.thumbnail = _thumb(best[1])
     if whole:
         seen.put(best[1], best[3])
-    return best[1], rec
+    return best[1], rec, best[0][0]
 
 
 def step_box(mask: np.ndarray | None, shape: tuple[int, int]) -> tuple[slice, slice]:

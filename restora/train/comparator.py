@@ -114,6 +114,17 @@ def make_pair(rng: np.random.Generator, clean: np.ndarray, model: Perceiver,
         names = [n for n, t in TOOLS.items() if n not in LEARNED and t.available]
         t = TOOLS[names[int(rng.integers(len(names)))]]
         return a, t.apply(a), clean, t.name
+    step = agent_step(rng, a, model)
+    if step is None:
+        return None
+    box, b, tool, _ = step
+    return a[box], b[box], clean[box], tool
+
+
+def agent_step(rng: np.random.Generator, a: np.ndarray, model: Perceiver):
+    """One step the agent itself would try on ``a``: (the box it is judged on, ``a`` after the
+    step, the tool, the operator it treats), drawn at random among the planned steps that pass the
+    physical checks and their candidate tools; None when the agent plans nothing."""
     from restora.agent.loop import apply_tool, step_box
     from restora.agent.planner import implausible, plan
     from restora.perceive import regions
@@ -124,8 +135,7 @@ def make_pair(rng: np.random.Generator, clean: np.ndarray, model: Perceiver,
     s = planned[int(rng.integers(len(planned)))]
     t, params = s.tools[int(rng.integers(len(s.tools)))]
     b, _ = apply_tool(t, params, a, s.mask)
-    box = step_box(s.mask, a.shape[:2])
-    return a[box], b[box], clean[box], t.name
+    return step_box(s.mask, a.shape[:2]), b, t.name, s.op
 
 
 def draw_pairs(photos: Sequence[Path | np.ndarray], n: int, model: Perceiver, seed: int,

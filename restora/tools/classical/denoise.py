@@ -190,8 +190,8 @@ def _fast_array_copies() -> None:
 def _bm3d_profile():
     p = _bm3d_module().BM3DProfile()
     p.nf = 0  # classic white-noise BM3D: no exact-variance machinery for correlated noise
-    p.step_ht = p.step_wiener = 4
-    p.search_window_ht = p.search_window_wiener = 25
+    p.step_ht = p.step_wiener = 5
+    p.search_window_ht = p.search_window_wiener = 21
     p.max_3d_size_wiener = 16
     return p
 
@@ -234,7 +234,8 @@ def bm3d_denoise(img: np.ndarray, sigma: float | None = None, peak: float | None
     * classic white-noise BM3D (``nf = 0``) instead of the package's exact-variance machinery
       for correlated noise: 3× faster, −0.1 dB on luminance;
     * reference blocks every 4 px, 25 px search window, Wiener groups of 16 blocks: 2× faster,
-      −0.1 dB;
+      −0.1 dB; then every 5 px in a 21 px window: another 1.45× (0.98 → 0.67 s), −0.04 dB
+      (31.56 → 31.52 dB on astronaut, chelsea, coffee and rocket at 512 px);
     * chrominance denoised at half resolution (a 2×2 mean halves its σ) and upsampled bicubic:
       chroma is smooth, so this matches full-resolution chroma BM3D at a fifth of its cost.
     """

@@ -1,0 +1,177 @@
+"""How well the agent's step judge tells good steps from bad ones, on the agent's own steps.
+
+Each item is one step the agent itself would try (restora.train.comparator.agent_step: a random
+recipe on a random crop, perceive → plan → a candidate tool under the region's mask), labelled by
+ΔPSNR to the clean crop, and judged as the loop judges it (restora.agent.judge.decide). Printed
+per judge rule: how many steps it keeps, their summed ΔPSNR, the share of harmful steps (≤ −1 dB)
+it keeps, the share of useful steps (≥ 1 dB) it refuses, and the worst step it keeps; then the
+same per operator.
+
+    python -m restora.bench.judge --steps 300            # held-out scikit-image photos
+    python -m restora.bench.judge --steps 300 --images runs/wallpapers --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from restora.errors import RestoraError, run_main
+
+STEP_SEED = 881001
+
+
+def draw_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
+               progress: bool = True) -> list[dict]:
+    """``n`` agent steps on crops of the clean ``photos``, each a dict: op, tool, delta (dB), and
+    what the judge reads (restora.agent.judge.StepEvidence.to_dict())."""
+    from tqdm import tqdm
+
+    from restora.agent import judge as J
+    from restora.perceive import assess
+    from restora.train.comparator import PSNR_CAP, _crop, _degraded, agent_step
+    from restora.train.perceiver import psnr
+
+    rng = np.random.default_rng(seed)
+    out: list[dict] = []
+    bar = tqdm(total=n, desc="steps", disable=not progress)
+    while len(out) < n:
+        clean = _crop(rng, photos[int(rng.integers(len(photos)))])
+        a, _ = _degraded(rng, clean)
+        step = agent_step(rng, a, model)
+        if step is None:
+            continue
+        box, b, tool, op = step
+        if min(a[box].shape[:2]) < 16:
+            continue
+        ev = J.evidence(model, op, assess(a[box], model), assess(b[box], model), a[box], b[box])
+        delta = psnr(b[box], clean[box], PSNR_CAP) - psnr(a[box], clean[box], PSNR_CAP)
+        out.append({"op": op, "tool": tool, "delta": round(float(delta), 3), **ev.to_dict()})
+        bar.update(1)
+    bar.close()
+    return out
+
+
+def summarise(steps: list[dict], accept: Callable[[dict], bool]) -> dict:
+    d = np.array([s["delta"] for s in steps])
+    k = np.array([bool(accept(s)) for s in steps])
+    worse, better = d <= -1.0, d >= 1.0
+    return {"steps": len(steps), "kept": int(k.sum()), "kept_gain_db": round(float(d[k].sum()), 1),
+            "false_accept": float(k[worse].mean()) if worse.any() else float("nan"),
+            "false_reject": float((~k)[better].mean()) if better.any() else float("nan"),
+            "worst_kept_db": round(float(d[k].min()), 2) if k.any() else float("nan"),
+            "harmful": int(worse.sum()), "useful": int(better.sum())}
+
+
+def rules() -> dict[str, Callable[[dict], bool]]:
+    """The judge as shipped and the parts it is made of, for comparison."""
+    from restora.agent import judge as J
+
+    return {
+        "comparator only (≥ 0.6)": lambda s: s["p_better"] >= 0.6,
+        "+ fidelity guard, quality (the judge before re-perception)":
+            lambda s: J.decide_dict(s, reperceive=False, op_margins=False)[0],
+        "+ per-operator margins": lambda s: J.decide_dict(s, reperceive=False)[0],
+        "shipped (+ re-perception)": lambda s: J.decide_dict(s)[0],
+    }
+
+
+def table(steps: list[dict], title: str) -> str:
+    lines = [title, "", "| judge | kept | summed ΔPSNR of kept (dB) | harmful kept | useful refused "
+             "| worst kept (dB) |", "|---|---:|---:|---:|---:|---:|"]
+    for name, rule in rules().items():
+        r = summarise(steps, rule)
+        lines.append(f"| {name} | {r['kept']}/{r['steps']} | {r['kept_gain_db']:+.1f} | "
+                     f"{r['false_accept']:.0%} of {r['harmful']} | {r['false_reject']:.0%} of "
+                     f"{r['useful']} | {r['worst_kept_db']:+.2f} |")
+    shipped = rules()["shipped (+ re-perception)"]
+    lines += ["", "| operator | steps | useful | harmful | kept (shipped) | summed ΔPSNR kept (dB) |"
+              " worst kept (dB) |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for op in sorted({s["op"] for s in steps}):
+        sel = [s for s in steps if s["op"] == op]
+        r = summarise(sel, shipped)
+        lines.append(f"| {op} | {r['steps']} | {r['useful']} | {r['harmful']} | {r['kept']} | "
+                     f"{r['kept_gain_db']:+.1f} | {r['worst_kept_db']:+.2f} |")
+    return "\n".join(lines)
+
+
+MARGINS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+CLIP_DB = 15.0  # a step on a clean crop scores against a 60-dB cap: clip so a few don't decide
+
+
+def margin_table(steps: list[dict]) -> str:
+    """Per operator and comparator margin: summed ΔPSNR (clipped to ±CLIP_DB) of the steps the
+    judge keeps with that margin, and how many — how restora.agent.judge.OP_MARGIN is chosen."""
+    from restora.agent import judge as J
+
+    lines = ["| operator | " + " | ".join(f"margin {m}" for m in MARGINS) + " |",
+             "|---|" + "---:|" * len(MARGINS)]
+    for op in sorted({s["op"] for s in steps}):
+        sel = [s for s in steps if s["op"] == op]
+        d = np.clip([s["delta"] for s in sel], -CLIP_DB, CLIP_DB)
+        cells = []
+        for m in MARGINS:
+            k = np.array([J.decide_dict(s, margin=m, op_margins=False)[0] for s in sel])
+            cells.append(f"{d[k].sum():+.0f} ({k.sum()})")
+        lines.append(f"| {op} ({len(sel)}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m restora.bench.judge", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=300, help="agent steps to draw (default 300)")
+    p.add_argument("--images", type=Path, default=None,
+                   help="clean photo folder (default: the held-out scikit-image photos)")
+    p.add_argument("--seed", type=int, default=STEP_SEED)
+    p.add_argument("--cache", type=Path, default=None,
+                   help="keep the drawn steps in this JSON file and reuse them")
+    a = p.parse_args(argv)
+    if a.steps < 1:
+        raise RestoraError("--steps must be at least 1")
+    if a.cache is not None and a.cache.exists():
+        try:
+            got = json.loads(a.cache.read_text())
+            steps, seed, where = got["steps"][: a.steps], got["seed"], got["where"]
+        except (ValueError, KeyError, TypeError):
+            raise RestoraError(f"{a.cache} is not a step cache of this command") from None
+        print(f"{len(steps)} steps from {a.cache} ({where}, seed {seed})")
+    else:
+        import torch
+
+        from restora.perceive import load_model
+
+        torch.manual_seed(0)
+        model = load_model()
+        if a.images is not None:
+            from restora.data import training_paths
+
+            photos = training_paths([a.images])
+            if not photos:
+                raise RestoraError(f"no images in {a.images}")
+            where = f"{len(photos)} photos of {a.images}"
+        else:
+            from restora.data import skimage_photos
+
+            photos = [im for _, im in skimage_photos(512)]
+            where = f"the {len(photos)} held-out scikit-image photos"
+        seed = a.seed
+        steps = draw_steps(photos, a.steps, model, seed)
+        print(f"drew {len(steps)} steps from {where}, seed {seed}")
+        if a.cache is not None:
+            a.cache.parent.mkdir(parents=True, exist_ok=True)
+            a.cache.write_text(json.dumps({"seed": seed, "where": where, "steps": steps}))
+    print(table(steps, f"The agent's step judge on {len(steps)} of its own steps ({where}, "
+                       f"seed {seed})."))
+    print(f"\nSummed ΔPSNR (clipped to ±{CLIP_DB:g} dB) of the kept steps, and how many, per "
+          "comparator margin (no per-operator margins):\n")
+    print(margin_table(steps))
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
