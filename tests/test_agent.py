@@ -275,6 +275,8 @@ def test_judge_reperception_rules():
     assert not ok and "still seen" in why
     assert J.decide(_evidence("rain", 0.8, 0.6, p=0.95))[0]
     assert J.decide(_evidence("snow", 0.8, 0.3, p=0.95))[0]
+    ok, why, _ = J.decide(_evidence("rain", 0.4, 0.1, p=0.95))  # not seen in the box
+    assert not ok and "not seen" in why
     # a step against a degradation the perceiver does not recognise reliably gains no sureness
     assert J.decide(_evidence("haze", 0.9, 0.1, p=0.3))[0] is False
     assert J.decide_dict(_evidence().to_dict()) == (True, "", True)

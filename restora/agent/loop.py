@@ -76,7 +76,8 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
                                                       threshold=threshold)
         clock.add("perceive", t0)
         steps = plan(regs, prefer=prefer, rejected=rejected, tries=tries, regionwise=regionwise,
-                     done=set(kept), fast=fast, learned=learned)
+                     done=set(kept), fast=fast, learned=learned,
+                     whole_ops=None if rnd == 1 else frozenset())
         if not steps:
             stop = "the image looks clean" if rnd == 1 else "nothing left to treat"
             break

@@ -23,6 +23,12 @@ from restora.tools import LEARNED, candidates
 from restora.tools.base import Tool
 
 WHOLE = 0.97  # a region covering this fraction of the image is treated without a mask
+# Operators whose tools locate the degradation themselves, treated over the whole image when
+# they are found in the input (the first round): dark-channel dehazing estimates a transmission
+# per pixel, near 1 where there is no haze, which finds a haze's extent far better than the
+# perceiver's coarse maps (mask IoU 0.34); a haze that only appears after other steps (a
+# brightened low-light image looks veiled) stays within its region.
+WHOLE_OPS: frozenset[str] = frozenset({"haze"})
 RESTORE_ORDER: tuple[str, ...] = tuple(sorted(
     OPERATORS, key=lambda op: (-STAGES.index(OPERATORS[op].stage), -list(OPERATORS).index(op))))
 
@@ -122,7 +128,8 @@ FAST_MAX_COST = 1500.0  # --fast: only tools at most this many bicubic resizes (
 def plan(regions: list, *, prefer: dict[str, str] | None = None,
          rejected: set[tuple[str, str]] | None = None, tries: int = 2,
          regionwise: bool = True, done: set[str] | None = None,
-         fast: bool = False, learned: bool = False) -> list[PlannedStep]:
+         fast: bool = False, learned: bool = False,
+         whole_ops: frozenset[str] | None = None) -> list[PlannedStep]:
     """Ordered steps for ``regions`` (restora.perceive.Region list). A type found in several
     regions at similar severity (within SEVERITY_GAP) becomes one step over their union (one tool
     call, one seam); clearly different severities stay separate steps, each tuned to its own.
@@ -133,8 +140,10 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
     are not planned again, so a round only treats what the last one revealed; ``fast`` keeps
     only tools whose cost is at most FAST_MAX_COST, cheapest first (no BM3D-class tools);
     ``learned=True`` also proposes the learned tools (the all-in-one network), first where the
-    perceiver is sure of the type (≥ SURE), after the classical tools where it is not."""
+    perceiver is sure of the type (≥ SURE), after the classical tools where it is not;
+    operators in ``whole_ops`` (default :data:`WHOLE_OPS`) are planned over the whole image."""
     prefer, rejected, done = prefer or {}, rejected or set(), done or set()
+    whole_ops = WHOLE_OPS if whole_ops is None else whole_ops
     found: dict[str, list] = {}
     for i, reg in enumerate(regions):
         for det in reg.types:
@@ -166,7 +175,7 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
             sev = sum(reg.area * det.severity for _, reg, det in g) / max(area, 1e-9)
             prim = OPERATORS[op].primary
             value = float(np.clip(prim.at(sev), *prim.valid))
-            whole = area >= WHOLE or not regionwise
+            whole = area >= WHOLE or not regionwise or op in whole_ops
             mask = None if whole else _union([reg.mask for _, reg, _ in g])
             prob = max(d.prob for _, _, d in g)
             order = tools if prob >= SURE else sorted(tools, key=lambda t: t.name in LEARNED)
