@@ -380,3 +380,29 @@ def test_judge_bench_draws_seeded_agent_steps_and_scores_them(photo, tmp_path, c
     cache.write_text("[]")
     with pytest.raises(Exception, match="not a step cache"):
         B.main(["--cache", str(cache)])
+
+
+def test_final_check_falls_back_to_the_steps_the_reperception_was_sure_of(monkeypatch):
+    """Noise removed (sure), then a haze step the comparator passed; the final whole-image check
+    calls the result worse than the denoised image, so the denoised image is returned, the haze
+    step marked undone, and the report counts one step."""
+    from restora.agent import planner
+    from restora.report.restore_report import final_quality, reverted, steps_kept
+
+    darken = Tool("darken", ("noise",), lambda im: im * 0.9)
+    brighten = Tool("brighten", ("haze",), lambda im: np.clip(im * 1.2, 0, 1))
+    img = _photo()
+    _patch(monkeypatch, [Det("noise", param="sigma", value=10), Det("haze", param="beta",
+                                                                     value=1)], img)
+    monkeypatch.setattr(planner, "candidates", lambda op: [darken] if op == "noise" else [brighten])
+    answers = iter([0.3, 0.97, 0.2])  # noise step, haze step (margin 0.95), final check
+    monkeypatch.setattr(J, "p_better", lambda model, a, b: next(answers))
+    res = restore(img, model=_Script([]), memory=False, tries=1)
+    assert np.allclose(res.image, img * 0.9)
+    noise, haze = res.trace.steps
+    assert noise.kept == "darken" and not noise.undone
+    assert haze.kept == "brighten" and haze.undone
+    assert res.trace.final_p_better == 0.2 and "darken" not in res.trace.final_base
+    assert "noise" in res.trace.final_base and "noise" in res.trace.stop_reason
+    assert reverted(res.trace) and steps_kept(res.trace) == 1
+    assert final_quality(res.trace) == pytest.approx(float((img * 0.9).mean()))

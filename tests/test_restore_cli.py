@@ -83,6 +83,8 @@ def test_report_shows_steps_thumbnails_and_escapes(tmp_path, small):
     assert final_quality(tr) == 0.6 and steps_kept(tr) == 1
 
     tr.final_p_better = 0.3  # the loop's final check returned the input
+    for st in tr.steps:
+        st.undone = bool(st.kept)
     text = render_report(res, before=img, source_name="p.png")
     assert "the input was returned" in text and "0 of 1 step in the result" in text
     assert final_quality(tr) == 0.4 and steps_kept(tr) == 0

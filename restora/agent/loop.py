@@ -68,7 +68,7 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
     current, rejected, kept, unsure = src, set(), {}, set()
     # the image after the leading steps kept on the re-perception's evidence (a clean base the
     # final check falls back to), and what they kept
-    sure_img, sure_kept = src, {}
+    sure_img, sure_kept, sure_recs = src, {}, set()
     stop = f"reached the maximum of {max_rounds} rounds"
     for rnd in range(1, max_rounds + 1):
         t0 = time.perf_counter()
@@ -93,6 +93,7 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
                     unsure.add(step.op)
                 elif rec.kept and not unsure:
                     sure_img, sure_kept = current, {**sure_kept, step.op: rec.kept}
+                    sure_recs.add(id(rec))
             trace.steps.append(rec)
             if on_step is not None:
                 on_step(rec)
@@ -108,10 +109,13 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
         # input, or against the result of the leading steps the re-perception was sure of
         base = seen.get(src) if sure_img is src else assess(sure_img, model, threshold=threshold)
         p = J.p_better(model, J.as_look(base), J.as_look(seen.get(current)))
-        trace.final_p_better = p
+        what = "the input" if sure_img is src else \
+            f"the result of its {', '.join(sure_kept)} step{'s' * (len(sure_kept) > 1)}"
+        trace.final_p_better, trace.final_base = p, what
         if p < 0.5:
-            what = "the input" if sure_img is src else \
-                f"the result of its {', '.join(sure_kept)} step{'s' * (len(sure_kept) > 1)}"
+            for rec in trace.steps:
+                rec.undone = bool(rec.kept) and id(rec) not in sure_recs
+            trace.returned_quality = float(base.quality)
             current, kept = sure_img, dict(sure_kept)
             stop += f"; final check: the result is only {p:.0%} likely better than {what}, " \
                     f"so {what} is returned"

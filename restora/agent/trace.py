@@ -38,6 +38,7 @@ class StepRecord:
     kept: str | None = None  # the tool whose result was kept, if any
     vetoed: str = ""  # why the step was not tried (a physical check contradicted the detection)
     thumbnail: np.ndarray | None = field(default=None, repr=False)  # the image after the step
+    undone: bool = False  # kept, then undone by the loop's final whole-image check
 
 
 @dataclass
@@ -52,7 +53,9 @@ class Trace:
     seconds: dict = field(default_factory=dict)  # total, perceive, tools, judge
     signature: str = ""
     memory_used: dict = field(default_factory=dict)
-    final_p_better: float | None = None  # comparator: result vs input, whole image
+    final_p_better: float | None = None  # comparator: result vs final_base, whole image
+    final_base: str = "the input"  # what the final check compared the result with
+    returned_quality: float | None = None  # quality of what the final check returned instead
 
     def to_dict(self) -> dict:
         steps = []
@@ -64,15 +67,16 @@ class Trace:
                 "rounds": self.rounds, "stop_reason": self.stop_reason,
                 "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
                 "signature": self.signature, "memory_used": self.memory_used,
-                "final_p_better": self.final_p_better}
+                "final_p_better": self.final_p_better, "final_base": self.final_base,
+                "returned_quality": self.returned_quality}
 
     def summary(self) -> str:
         """A few readable lines: what was found, what was done, why it stopped."""
         found = ", ".join(f"{t['op']} ({t['prob']:.0%})" for t in self.detections.get("types", []))
         lines = [f"found: {found or 'nothing (clean)'}"]
         for s in self.steps:
-            what = f"kept {s.kept}" if s.kept else f"vetoed ({s.vetoed})" if s.vetoed \
-                else "rolled back"
+            what = f"kept {s.kept}" + (", undone by the final check" if s.undone else "") \
+                if s.kept else f"vetoed ({s.vetoed})" if s.vetoed else "rolled back"
             tried = ", ".join(f"{a.tool} p={a.p_better:.2f}" for a in s.attempts)
             lines.append(f"round {s.round}: {s.op} on region {s.region} ({s.area:.0%}, "
                          f"{s.estimate}): {what}" + (f" [{tried}]" if tried else ""))

@@ -162,7 +162,9 @@ def _steps(trace) -> str:
         return "<p>No step was planned.</p>"
     out = []
     for i, s in enumerate(trace.steps, 1):
-        what = f'<span class="kept">kept {_e(s.kept)}</span>' if s.kept else \
+        what = f'<span class="rolled">kept {_e(s.kept)}, undone by the final check</span>' \
+            if s.kept and getattr(s, "undone", False) else \
+            f'<span class="kept">kept {_e(s.kept)}</span>' if s.kept else \
             f'<span class="rolled">not tried: {_e(s.vetoed)}</span>' if getattr(s, "vetoed", "") \
             else '<span class="rolled">rolled back</span>'
         where = f"region {s.region + 1}" + (f" of round {s.round}'s partition" if s.round > 1
@@ -191,10 +193,11 @@ def _rounds(trace) -> str:
     out = _table(["round", "steps", "kept", "quality"], rows)
     p = getattr(trace, "final_p_better", None)
     if p is not None:
-        verdict = "the input was returned" if reverted(trace) else "the result was kept"
+        base = getattr(trace, "final_base", "the input")
+        verdict = f"{base} was returned" if reverted(trace) else "the result was kept"
         out += (f"<p>Final check of the whole image: the comparator gives the result "
-                f"{_num(100 * p, '.0f')} % probability of being better than the input; "
-                f"{verdict}.</p>")
+                f"{_num(100 * p, '.0f')} % probability of being better than {_e(base)}; "
+                f"{_e(verdict)}.</p>")
     return out
 
 
@@ -211,21 +214,26 @@ def _times(trace) -> str:
 
 
 def reverted(trace) -> bool:
-    """The loop's final whole-image check returned the input (its kept steps were undone)."""
+    """The loop's final whole-image check undid kept steps (it returned the input, or the
+    result of the leading steps the re-perception was sure of)."""
     p = getattr(trace, "final_p_better", None)
     return p is not None and p < 0.5
 
 
 def final_quality(trace) -> float | None:
-    """The quality of the returned image: that after the last round, or the input's when
-    nothing ran or the final check returned the input."""
+    """The quality of the returned image: that after the last round, the input's when nothing
+    ran, or that of what the final check returned instead (the input, or the result of the
+    steps the re-perception was sure of)."""
     q_in = trace.detections.get("quality")
-    return q_in if reverted(trace) or not trace.rounds else trace.rounds[-1]["quality"]
+    if reverted(trace):
+        q = getattr(trace, "returned_quality", None)
+        return q_in if q is None else q
+    return q_in if not trace.rounds else trace.rounds[-1]["quality"]
 
 
 def steps_kept(trace) -> int:
     """Steps whose result is in the returned image."""
-    return 0 if reverted(trace) else sum(1 for s in trace.steps if s.kept)
+    return sum(1 for s in trace.steps if s.kept and not getattr(s, "undone", False))
 
 
 def render_report(result, *, before: np.ndarray, source_name: str) -> str:
