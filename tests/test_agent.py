@@ -311,6 +311,12 @@ def test_physical_checks_veto_light_and_haze_where_the_image_says_otherwise():
     gray = np.repeat(img.mean(2, keepdims=True), 3, 2)
     assert "no colour" in implausible("saturation", gray, None)
     assert implausible("saturation", img, None) == ""
+    # a dark region in an image whose whole shows no low light: a dark object
+    half = np.zeros(img.shape[:2], bool)
+    half[:, : img.shape[1] // 2] = True
+    assert "dark object" in implausible("low_light", dark, half, {"low_light": 0.2})
+    assert implausible("low_light", dark, half, {"low_light": 0.8}) == ""
+    assert implausible("low_light", dark, None, {"low_light": 0.2}) == ""  # whole: its own call
 
 
 def test_fast_plans_only_cheap_tools():

@@ -72,8 +72,8 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
     stop = f"reached the maximum of {max_rounds} rounds"
     for rnd in range(1, max_rounds + 1):
         t0 = time.perf_counter()
-        regs = first_regions if rnd == 1 else regions(current, seen.get(current), model,
-                                                      threshold=threshold)
+        scene = seen.get(current)  # the whole image as the round starts
+        regs = first_regions if rnd == 1 else regions(current, scene, model, threshold=threshold)
         clock.add("perceive", t0)
         steps = plan(regs, prefer=prefer, rejected=rejected, tries=tries, regionwise=regionwise,
                      done=set(kept), fast=fast, learned=learned,
@@ -83,7 +83,7 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
             break
         n_kept = 0
         for step in steps:
-            why = implausible(step.op, current, step.mask)
+            why = implausible(step.op, current, step.mask, scene.probs)
             if why:  # a physical check contradicts the detection: not tried
                 rec = StepRecord(rnd, step.op, step.region, step.area, step.prob,
                                  f"{step.param} {step.value:.3g} {step.unit}", vetoed=why)

@@ -127,9 +127,11 @@ def agent_step(rng: np.random.Generator, a: np.ndarray, model: Perceiver):
     physical checks and their candidate tools; None when the agent plans nothing."""
     from restora.agent.loop import apply_tool, step_box
     from restora.agent.planner import implausible, plan
-    from restora.perceive import regions
+    from restora.perceive import assess, regions
 
-    planned = [s for s in plan(regions(a, model=model), tries=3) if not implausible(s.op, a, s.mask)]
+    scene = assess(a, model)
+    planned = [s for s in plan(regions(a, scene, model), tries=3)
+               if not implausible(s.op, a, s.mask, scene.probs)]
     if not planned:
         return None
     s = planned[int(rng.integers(len(planned)))]
