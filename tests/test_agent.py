@@ -401,7 +401,7 @@ def test_final_check_falls_back_to_the_steps_the_reperception_was_sure_of(monkey
     _patch(monkeypatch, [Det("noise", param="sigma", value=10), Det("haze", param="beta",
                                                                      value=1)], img)
     monkeypatch.setattr(planner, "candidates", lambda op: [darken] if op == "noise" else [brighten])
-    answers = iter([0.3, 0.97, 0.2])  # noise step, haze step (margin 0.95), final check
+    answers = iter([0.3, 0.97, 0.2])  # noise step, haze step (margin 0.9), final check
     monkeypatch.setattr(J, "p_better", lambda model, a, b: next(answers))
     res = restore(img, model=_Script([]), memory=False, tries=1)
     assert np.allclose(res.image, img * 0.9)

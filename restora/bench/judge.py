@@ -73,9 +73,11 @@ def rules() -> dict[str, Callable[[dict], bool]]:
 
     return {
         "comparator only (≥ 0.6)": lambda s: s["p_better"] >= 0.6,
-        "+ fidelity guard, quality (the judge before re-perception)":
-            lambda s: J.decide_dict(s, reperceive=False, op_margins=False)[0],
-        "+ per-operator margins": lambda s: J.decide_dict(s, reperceive=False)[0],
+        "+ fidelity guard, quality may not fall by > 0.02 (the judge until 2026-12)":
+            lambda s: J.decide_dict(s, reperceive=False, op_margins=False,
+                                    quality_slack=0.02)[0],
+        "+ fidelity guard": lambda s: J.decide_dict(s, reperceive=False, op_margins=False)[0],
+        "+ per-operator margins (haze 0.9, defocus 0.7)": lambda s: J.decide_dict(s, reperceive=False)[0],
         "shipped (+ re-perception)": lambda s: J.decide_dict(s)[0],
     }
 
