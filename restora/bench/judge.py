@@ -73,7 +73,7 @@ def rules() -> dict[str, Callable[[dict], bool]]:
 
     return {
         "comparator only (≥ 0.6)": lambda s: s["p_better"] >= 0.6,
-        "+ fidelity guard, quality may not fall by > 0.02 (the judge until 2026-12)":
+        "+ fidelity guard, quality may not fall by > 0.02 (the judge before re-perception)":
             lambda s: J.decide_dict(s, reperceive=False, op_margins=False,
                                     quality_slack=0.02)[0],
         "+ fidelity guard": lambda s: J.decide_dict(s, reperceive=False, op_margins=False)[0],
