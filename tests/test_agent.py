@@ -412,3 +412,19 @@ def test_final_check_falls_back_to_the_steps_the_reperception_was_sure_of(monkey
     assert "noise" in res.trace.final_base and "noise" in res.trace.stop_reason
     assert reverted(res.trace) and steps_kept(res.trace) == 1
     assert final_quality(res.trace) == pytest.approx(float((img * 0.9).mean()))
+
+
+def test_fidelity_inside_a_region_ignores_the_edge_a_regional_step_rightly_removes():
+    """A dark half brightened back: the box's layout changed (the dark/bright edge is gone), the
+    region's own layout did not."""
+    img = _photo(96, 96)
+    half = np.zeros(img.shape[:2], bool)
+    half[:, :48] = True
+    dark = img.copy()
+    dark[half] *= 0.15
+    _, _, corr_box, _ = J.fidelity(dark, img, "low_light")
+    ok, _, corr_in, _ = J.fidelity(dark, img, "low_light", half)
+    assert corr_box < J.GUARD["low_light"][0] < corr_in and ok
+    # what drifts inside the region is still caught
+    noise = np.random.default_rng(2).random(img.shape).astype(np.float32)
+    assert not J.fidelity(dark, np.where(half[..., None], noise, img), "low_light", half)[0]

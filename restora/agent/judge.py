@@ -69,18 +69,27 @@ def p_better(model, before: Look, after: Look) -> float:
         return float(torch.sigmoid(model.compare(before.embedding, after.embedding))[0])
 
 
-def _coarse(img: np.ndarray, factor: int = 8) -> np.ndarray:
+def _coarse(img: np.ndarray, factor: int = 8, mask: np.ndarray | None = None) -> np.ndarray:
     """Luma at 1/``factor`` scale, standardised: the layout of the scene, blind to noise, blur,
-    brightness and contrast."""
+    brightness and contrast. With ``mask`` (same H×W), only the cells mostly inside it."""
     y = to_gray(img)
     h, w = y.shape
-    s = cv2.resize(y, (max(4, w // factor), max(4, h // factor)),
-                   interpolation=cv2.INTER_AREA).ravel().astype(np.float64)
+    size = (max(4, w // factor), max(4, h // factor))
+    s = cv2.resize(y, size, interpolation=cv2.INTER_AREA).ravel().astype(np.float64)
+    if mask is not None:
+        m = cv2.resize(np.asarray(mask, np.float32), size, interpolation=cv2.INTER_AREA).ravel()
+        if (m >= 0.5).sum() >= 16:
+            s = s[m >= 0.5]
     return (s - s.mean()) / (s.std() + 1e-6)
 
 
-def _chromaticity(img: np.ndarray) -> np.ndarray:
-    s = img.reshape(-1, 3).astype(np.float64).mean(0)
+def _chromaticity(img: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    px = img.reshape(-1, 3)
+    if mask is not None:
+        sel = np.asarray(mask, np.float32).ravel() >= 0.5
+        if sel.any():
+            px = px[sel]
+    s = px.astype(np.float64).mean(0)
     return s / max(s.sum(), 1e-6)
 
 
@@ -97,12 +106,15 @@ def guard(ops: str | tuple[str, ...] | None) -> tuple[float | None, float | None
 
 
 def fidelity(source: np.ndarray, candidate: np.ndarray,
-             op: str | tuple[str, ...] | None = None) -> tuple[bool, str, float, float]:
+             op: str | tuple[str, ...] | None = None,
+             mask: np.ndarray | None = None) -> tuple[bool, str, float, float]:
     """(ok, reason, coarse-structure correlation, chromaticity change) of ``candidate`` against
     ``source`` (the input, same crop), with the limits :func:`guard` sets for the degradation(s)
-    ``op`` (the strict ones when None)."""
-    corr = float(np.mean(_coarse(source) * _coarse(candidate)))
-    dc = float(np.abs(_chromaticity(source) - _chromaticity(candidate)).max())
+    ``op`` (the strict ones when None). With ``mask`` (the step's region on the crop) both are
+    measured inside the region: a region brightened out of a dark half changes the layout of its
+    bounding box (the dark/bright edge goes) though nothing inside it drifted."""
+    corr = float(np.mean(_coarse(source, mask=mask) * _coarse(candidate, mask=mask)))
+    dc = float(np.abs(_chromaticity(source, mask) - _chromaticity(candidate, mask)).max())
     s_min, c_max = guard(op)
     why = ""
     if s_min is not None and corr < s_min:
@@ -138,11 +150,12 @@ class StepEvidence:
 
 
 def evidence(model, op: str | tuple[str, ...], before, after, source: np.ndarray,
-             candidate: np.ndarray) -> StepEvidence:
+             candidate: np.ndarray, mask: np.ndarray | None = None) -> StepEvidence:
     """The evidence on a step that treats ``op`` (one operator, or several for the network):
     ``before``/``after`` the restora.perceive Assessments of the box before and after it,
-    ``source`` the input's box (for the fidelity guard), ``candidate`` the box after the step."""
-    ok, why, corr, dc = fidelity(source, candidate, op)
+    ``source`` the input's box (for the fidelity guard), ``candidate`` the box after the step,
+    ``mask`` the step's region on the box (None: all of it)."""
+    ok, why, corr, dc = fidelity(source, candidate, op, mask)
     return StepEvidence(op if isinstance(op, str) else op[0],
                         p_better(model, as_look(before), as_look(after)),
                         float(before.quality), float(after.quality),

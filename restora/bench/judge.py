@@ -45,10 +45,11 @@ def draw_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         step = agent_step(rng, a, model)
         if step is None:
             continue
-        box, b, tool, op = step
+        box, b, tool, op, mask = step
         if min(a[box].shape[:2]) < 16:
             continue
-        ev = J.evidence(model, op, assess(a[box], model), assess(b[box], model), a[box], b[box])
+        ev = J.evidence(model, op, assess(a[box], model), assess(b[box], model), a[box], b[box],
+                        None if mask is None else mask[box])
         delta = psnr(b[box], clean[box], PSNR_CAP) - psnr(a[box], clean[box], PSNR_CAP)
         out.append({"op": op, "tool": tool, "delta": round(float(delta), 3), **ev.to_dict()})
         bar.update(1)

@@ -117,14 +117,15 @@ def make_pair(rng: np.random.Generator, clean: np.ndarray, model: Perceiver,
     step = agent_step(rng, a, model)
     if step is None:
         return None
-    box, b, tool, _ = step
+    box, b, tool, _, _ = step
     return a[box], b[box], clean[box], tool
 
 
 def agent_step(rng: np.random.Generator, a: np.ndarray, model: Perceiver):
     """One step the agent itself would try on ``a``: (the box it is judged on, ``a`` after the
-    step, the tool, the operator it treats), drawn at random among the planned steps that pass the
-    physical checks and their candidate tools; None when the agent plans nothing."""
+    step, the tool, the operator it treats, the step's mask or None), drawn at random among the
+    planned steps that pass the physical checks and their candidate tools; None when the agent
+    plans nothing."""
     from restora.agent.loop import apply_tool, step_box
     from restora.agent.planner import implausible, plan
     from restora.perceive import assess, regions
@@ -137,7 +138,7 @@ def agent_step(rng: np.random.Generator, a: np.ndarray, model: Perceiver):
     s = planned[int(rng.integers(len(planned)))]
     t, params = s.tools[int(rng.integers(len(s.tools)))]
     b, _ = apply_tool(t, params, a, s.mask)
-    return step_box(s.mask, a.shape[:2]), b, t.name, s.op
+    return step_box(s.mask, a.shape[:2]), b, t.name, s.op, s.mask
 
 
 def draw_pairs(photos: Sequence[Path | np.ndarray], n: int, model: Perceiver, seed: int,
