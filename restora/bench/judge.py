@@ -9,6 +9,7 @@ same per operator.
 
     python -m restora.bench.judge --steps 300            # held-out scikit-image photos
     python -m restora.bench.judge --steps 300 --images runs/wallpapers --seed 1
+    python -m restora.bench.judge --scene-gate 60 --images runs/wallpapers   # the low-light gate
 """
 
 from __future__ import annotations
@@ -102,6 +103,43 @@ def table(steps: list[dict], title: str) -> str:
     return "\n".join(lines)
 
 
+def scene_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED, op: str = "low_light",
+               progress: bool = True) -> str:
+    """How restora.agent.planner's scene-wide check sorts the agent's regional steps of ``op``:
+    ``n`` such steps planned on random recipes (crops of ``photos``, drawn as
+    :func:`draw_steps` draws them, before that check), each true when ``op`` is in the recipe;
+    the share kept and refused per whole-image probability threshold."""
+    from tqdm import tqdm
+
+    from restora.agent.planner import SCENE_SEEN, implausible, plan
+    from restora.perceive import assess, regions
+    from restora.train.comparator import _crop, _degraded
+
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[float, bool]] = []
+    bar = tqdm(total=n, desc=f"{op} regions", disable=not progress)
+    while len(rows) < n:
+        clean = _crop(rng, photos[int(rng.integers(len(photos)))])
+        a, steps = _degraded(rng, clean)
+        scene = assess(a, model)
+        for s in plan(regions(a, scene, model)):
+            if s.op == op and s.mask is not None and not implausible(op, a, s.mask) \
+                    and len(rows) < n:
+                rows.append((float(scene.probs[op]), any(t.op == op for t in steps)))
+                bar.update(1)
+    bar.close()
+    p = np.array([r[0] for r in rows])
+    t = np.array([r[1] for r in rows])
+    lines = [f"{n} regional {op} steps, {int(t.sum())} true (in the recipe), {int((~t).sum())} "
+             "false.", "", "| whole-image probability ≥ | true kept | false refused |",
+             "|---:|---:|---:|"]
+    for th in (0.3, SCENE_SEEN, 0.7):
+        keep = p >= th
+        lines.append(f"| {th:g} | {int((keep & t).sum())} of {int(t.sum())} | "
+                     f"{int((~keep & ~t).sum())} of {int((~t).sum())} |")
+    return "\n".join(lines)
+
+
 MARGINS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 CLIP_DB = 15.0  # a step on a clean crop scores against a 60-dB cap: clip so a few don't decide
 
@@ -124,6 +162,22 @@ def margin_table(steps: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _photos(folder: Path | None) -> tuple[list, str]:
+    """The clean photos to draw from (a folder, or the held-out scikit-image photos) and how
+    to name them."""
+    if folder is not None:
+        from restora.data import training_paths
+
+        photos = training_paths([folder])
+        if not photos:
+            raise RestoraError(f"no images in {folder}")
+        return photos, f"{len(photos)} photos of {folder}"
+    from restora.data import skimage_photos
+
+    photos = [im for _, im in skimage_photos(512)]
+    return photos, f"the {len(photos)} held-out scikit-image photos"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m restora.bench.judge", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -133,9 +187,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=STEP_SEED)
     p.add_argument("--cache", type=Path, default=None,
                    help="keep the drawn steps in this JSON file and reuse them")
+    p.add_argument("--scene-gate", type=int, default=0, metavar="N",
+                   help="instead: N regional low-light steps, and how the planner's scene-wide "
+                        "check sorts them")
     a = p.parse_args(argv)
-    if a.steps < 1:
-        raise RestoraError("--steps must be at least 1")
+    if a.steps < 1 or a.scene_gate < 0:
+        raise RestoraError("--steps must be at least 1 and --scene-gate at least 0")
+    if a.scene_gate:
+        import torch
+
+        from restora.perceive import load_model
+
+        torch.manual_seed(0)
+        photos, where = _photos(a.images)
+        print(f"{where}, seed {a.seed}: " + scene_gate(photos, a.scene_gate, load_model(), a.seed))
+        return 0
     if a.cache is not None and a.cache.exists():
         try:
             got = json.loads(a.cache.read_text())
@@ -150,18 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.manual_seed(0)
         model = load_model()
-        if a.images is not None:
-            from restora.data import training_paths
-
-            photos = training_paths([a.images])
-            if not photos:
-                raise RestoraError(f"no images in {a.images}")
-            where = f"{len(photos)} photos of {a.images}"
-        else:
-            from restora.data import skimage_photos
-
-            photos = [im for _, im in skimage_photos(512)]
-            where = f"the {len(photos)} held-out scikit-image photos"
+        photos, where = _photos(a.images)
         seed = a.seed
         steps = draw_steps(photos, a.steps, model, seed)
         print(f"drew {len(steps)} steps from {where}, seed {seed}")
