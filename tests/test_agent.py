@@ -428,3 +428,17 @@ def test_fidelity_inside_a_region_ignores_the_edge_a_regional_step_rightly_remov
     # what drifts inside the region is still caught
     noise = np.random.default_rng(2).random(img.shape).astype(np.float32)
     assert not J.fidelity(dark, np.where(half[..., None], noise, img), "low_light", half)[0]
+
+
+def test_scene_gate_bench_counts_regional_steps_or_says_why_not(photo):
+    from restora.bench import judge as B
+    from restora.errors import RestoraError
+    from restora.perceive import load_model
+
+    crop = np.ascontiguousarray(photo[:128, :128])
+    try:
+        text = B.scene_gate([crop], 1, load_model(), seed=3, progress=False)
+    except RestoraError as e:  # a crop may never show a regional low light: a clear error
+        assert "regional low_light steps" in str(e)
+    else:
+        assert "1 regional low_light steps" in text and "| 0.5 |" in text

@@ -40,7 +40,11 @@ def draw_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     rng = np.random.default_rng(seed)
     out: list[dict] = []
     bar = tqdm(total=n, desc="steps", disable=not progress)
+    draws = 0
     while len(out) < n:
+        draws += 1
+        if draws > 100 * n:
+            raise RestoraError(f"the agent planned only {len(out)} steps in {draws - 1} draws")
         clean = _crop(rng, photos[int(rng.integers(len(photos)))])
         a, _ = _degraded(rng, clean)
         step = agent_step(rng, a, model)
@@ -118,7 +122,11 @@ def scene_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED, op: str =
     rng = np.random.default_rng(seed)
     rows: list[tuple[float, bool]] = []
     bar = tqdm(total=n, desc=f"{op} regions", disable=not progress)
+    draws = 0
     while len(rows) < n:
+        draws += 1
+        if draws > 100 * n:
+            raise RestoraError(f"only {len(rows)} regional {op} steps in {draws - 1} draws")
         clean = _crop(rng, photos[int(rng.integers(len(photos)))])
         a, steps = _degraded(rng, clean)
         scene = assess(a, model)
