@@ -149,3 +149,20 @@ def test_tools_survive_tiny_and_flat_images(tool):
                 np.ones((20, 20, 3), np.float32)):
         out = tool.apply(img)
         assert out.shape == img.shape and np.isfinite(out).all()
+
+
+def test_dehazing_does_not_amplify_the_noise_of_the_input(photo):
+    """Haze + white noise: dehazing a base smoother than the noise and adding the detail back
+    beats amplifying everything by 1/t; on noise-free haze it changes almost nothing."""
+    from restora.degrade import degrade
+    from restora.metrics import psnr
+    from restora.tools import get_tool
+
+    t = get_tool("dehaze_dcp")
+    clean = np.ascontiguousarray(photo[:128, :128])
+    noisy, lab = degrade(clean, "haze=0.5,noise=0.4", seed=1)
+    p = t.for_degradation("haze", [s for s in lab.steps if s.op == "haze"][0].params)
+    assert psnr(t.apply(noisy, p), clean) > psnr(t.apply(noisy, {**p, "noise_k": 0.0}), clean) + 1
+    hazy, lab = degrade(clean, "haze=0.5", seed=1)
+    p = t.for_degradation("haze", lab.steps[0].params)
+    assert abs(psnr(t.apply(hazy, p), clean) - psnr(t.apply(hazy, {**p, "noise_k": 0.0}), clean)) < 0.3

@@ -5,7 +5,7 @@ Follows He, Sun & Tang, "Single Image Haze Removal Using Dark Channel Prior" (CV
 He, Sun & Tang, "Guided Image Filtering" (ECCV 2010; TPAMI 2013) for refining the blocky
 patch-wise transmission along the image's edges (in place of the slower soft matting).
 
-Two safeguards, measured on the held-out photos (close-ups, gray and indoor-like scenes where the
+Three safeguards, the first two measured on the held-out photos (close-ups, gray and indoor-like scenes where the
 prior is weak: ``brick``, ``camera``, ``coins``):
 
 * the airlight is never taken below the 99.9th percentile of the per-pixel channel minimum
@@ -18,6 +18,10 @@ prior is weak: ``brick``, ``camera``, ``coins``):
   haze's β) or, blind, from the median of (1 − dark(I/A)) / (1 − κ).
   κ = 0.3 blind (0.2 when tuned) keeps every photo above its hazy input at every level; He's
   fixed ω = 0.95 loses up to 7.6 dB on ``brick`` under thin haze.
+* the noise and grain of the input are not amplified with the haze (``noise_k``): only a base
+  layer smoother than the estimated noise is dehazed, the finer detail added back as it was.
+  With the true haze parameters on the held-out photos (restora bench composite -m classical:
+  the haze + noise items) this lifts haze + noise by several dB; noise-free haze is unchanged.
 """
 
 from __future__ import annotations
@@ -98,7 +102,8 @@ def adaptive_omega(t_mean: float, kappa: float) -> float:
 
 def dehaze_dcp(img: np.ndarray, omega: float | None = None, t_mean: float | None = None,
                kappa: float = 0.3, t0: float = 0.1, airlight: float | None = None,
-               patch: int = 15, radius: int | None = None, eps: float = 1e-2) -> np.ndarray:
+               patch: int = 15, radius: int | None = None, eps: float = 1e-2,
+               noise_k: float = 4.0) -> np.ndarray:
     """Dark-channel-prior dehazing (He, Sun & Tang 2009/2011).
 
     ``t̃ = 1 − ω·dark(I / A)`` over ``patch``×``patch`` px windows, refined by a guided filter
@@ -108,7 +113,24 @@ def dehaze_dcp(img: np.ndarray, omega: float | None = None, t_mean: float | None
     ``omega`` None: adaptive, from the typical transmission ``t_mean`` (estimated when None) and
     ``kappa``, the assumed haze-free dark channel relative to A (see the module docstring).
     ``airlight`` (a gray level) is estimated when None.
+
+    ``noise_k`` > 0: noise-aware recovery. ``1 / t`` amplifies the input's noise and JPEG grain
+    as much as the scene (three to ten times under dense haze). The input is split into a base
+    (each channel smoothed by a self-guided filter that flattens variations below ``noise_k``
+    times the blindly estimated noise σ and keeps edges above it) and the detail left over;
+    the base is dehazed, the detail added back unamplified. A noise-free image has a tiny σ, so
+    its base is the image. ``noise_k`` was chosen on training wallpapers (4 against 2 and 3).
     """
+    detail = np.float32(0.0)
+    if noise_k > 0:
+        from restora.tools.classical.denoise import estimate_sigma
+
+        s = noise_k * estimate_sigma(img, samples=5000) / 255.0 if min(img.shape[:2]) >= 8 \
+            else 0.0
+        s2 = max(float(s) ** 2, 1e-6) if np.isfinite(s) else 1e-6  # flat images: no 0/0
+        base = np.stack([guided_filter(img[..., c], img[..., c], 4, s2)
+                         for c in range(img.shape[2])], 2)
+        detail, img = img - base, base
     patch = int(patch) | 1
     radius = 2 * patch if radius is None else int(radius)
     if airlight is None:
@@ -123,7 +145,7 @@ def dehaze_dcp(img: np.ndarray, omega: float | None = None, t_mean: float | None
         omega = adaptive_omega(t_mean, kappa)
     t = guided_filter(to_gray(img), 1.0 - np.float32(omega) * dark, radius, eps)
     t = np.clip(t, t0, 1.0)[..., None]
-    return np.clip((img - a) / t + a, 0.0, 1.0).astype(np.float32)
+    return np.clip((img - a) / t + a + detail, 0.0, 1.0).astype(np.float32)
 
 
 # Mean relative depth of a scene under the synthesiser's depth maps (0.1 near to 1 far).
@@ -158,6 +180,7 @@ TOOLS: list[Tool] = [
             ToolParam("patch", "px", 3, 61, 15),
             ToolParam("radius", "px", 1, 240, None),
             ToolParam("eps", "intensity²", 1e-6, 1.0, 1e-2),
+            ToolParam("noise_k", "× noise σ (detail kept unamplified; 0: off)", 0.0, 10.0, 4.0),
         ),
         # Measured: time on the 512×512 'astronaut' photo at severity 0.5, default parameters
         # ÷ a cv2 bicubic ×2 down + up of it; median of 5 rounds, 2 shared cores. Tuned: ≈45.
