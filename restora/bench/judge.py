@@ -26,6 +26,21 @@ from restora.errors import RestoraError, run_main
 STEP_SEED = 881001
 
 
+def _degraded_crops(rng: np.random.Generator, photos: Sequence, n: int, got, what: str):
+    """(clean crop, degraded crop, its recipe's steps) drawn as the comparator's pairs are, until
+    ``got()`` reaches ``n``; a clear error after 100·n draws that did not get there."""
+    from restora.train.comparator import _crop, _degraded
+
+    for _ in range(100 * n):
+        if got() >= n:
+            return
+        clean = _crop(rng, photos[int(rng.integers(len(photos)))])
+        a, steps = _degraded(rng, clean)
+        yield clean, a, steps
+    if got() < n:
+        raise RestoraError(f"only {got()} {what} in {100 * n} draws")
+
+
 def draw_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                progress: bool = True) -> list[dict]:
     """``n`` agent steps on crops of the clean ``photos``, each a dict: op, tool, delta (dB), and
@@ -34,19 +49,13 @@ def draw_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
 
     from restora.agent import judge as J
     from restora.perceive import assess
-    from restora.train.comparator import PSNR_CAP, _crop, _degraded, agent_step
+    from restora.train.comparator import PSNR_CAP, agent_step
     from restora.train.perceiver import psnr
 
     rng = np.random.default_rng(seed)
     out: list[dict] = []
     bar = tqdm(total=n, desc="steps", disable=not progress)
-    draws = 0
-    while len(out) < n:
-        draws += 1
-        if draws > 100 * n:
-            raise RestoraError(f"the agent planned only {len(out)} steps in {draws - 1} draws")
-        clean = _crop(rng, photos[int(rng.integers(len(photos)))])
-        a, _ = _degraded(rng, clean)
+    for clean, a, _ in _degraded_crops(rng, photos, n, lambda: len(out), "planned steps"):
         step = agent_step(rng, a, model)
         if step is None:
             continue
@@ -117,18 +126,11 @@ def scene_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED, op: str =
 
     from restora.agent.planner import SCENE_SEEN, implausible, plan
     from restora.perceive import assess, regions
-    from restora.train.comparator import _crop, _degraded
 
     rng = np.random.default_rng(seed)
     rows: list[tuple[float, bool]] = []
     bar = tqdm(total=n, desc=f"{op} regions", disable=not progress)
-    draws = 0
-    while len(rows) < n:
-        draws += 1
-        if draws > 100 * n:
-            raise RestoraError(f"only {len(rows)} regional {op} steps in {draws - 1} draws")
-        clean = _crop(rng, photos[int(rng.integers(len(photos)))])
-        a, steps = _degraded(rng, clean)
+    for _, a, steps in _degraded_crops(rng, photos, n, lambda: len(rows), f"regional {op} steps"):
         scene = assess(a, model)
         for s in plan(regions(a, scene, model)):
             if s.op == op and s.mask is not None and not implausible(op, a, s.mask) \
