@@ -169,7 +169,7 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
         t0 = time.perf_counter()
         seen_after = assess(cand[box], model, threshold=seen.threshold)
         # The network treats every degradation the perceiver sees in the crop at once.
-        ops = (step.op, *J.as_look(before).probs) if tool.name in LEARNED else step.op
+        ops = (step.op, *(d.op for d in before.types)) if tool.name in LEARNED else step.op
         ev = J.evidence(model, ops, before, seen_after, src[box], cand[box],
                         None if step.mask is None else step.mask[box])
         ok, why, sure = J.decide(ev, margin)
