@@ -210,7 +210,7 @@ def decide(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
 
     The no-reference quality score is recorded but not used by default (``quality_slack``
     None): the earlier rule "the quality may not fall by more than 0.02", added to this judge,
-    changes the summed gain of the kept steps by −0.9 dB on 600 training-photo steps and −0.6 dB
+    changes the summed gain of the kept steps by −0.8 dB on 600 training-photo steps and −0.6 dB
     on 400 held-out ones (ΔPSNR clipped to ±15 dB; the steps of python -m restora.bench.judge):
     nothing gained, and one more way for a score that barely ranks real photos (Spearman 0.56)
     to refuse a good step."""
