@@ -183,8 +183,9 @@ TOOLS: list[Tool] = [
             ToolParam("noise_k", "× noise σ (detail kept unamplified; 0: off)", 0.0, 10.0, 4.0),
         ),
         # Measured: time on the 512×512 'astronaut' photo at severity 0.5, default parameters
-        # ÷ a cv2 bicubic ×2 down + up of it; median of 5 rounds, 2 shared cores. Tuned: ≈45.
-        cost=80.0,
+        # ÷ a cv2 bicubic ×2 down + up of it (restora bench tools): 107 with the noise-aware
+        # recovery (30 without).
+        cost=110.0,
         cite="He, Sun, Tang: Single Image Haze Removal Using Dark Channel Prior (CVPR 2009, "
              "TPAMI 2011); He, Sun, Tang: Guided Image Filtering (ECCV 2010)",
         tune=_tune,
