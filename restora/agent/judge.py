@@ -171,9 +171,10 @@ def evidence(model, op: str | tuple[str, ...], before, after, source: np.ndarray
                         corr, dc, ok, why)
 
 
-# Degradations the perceiver recognises reliably on held-out photos (single-type F1 ≥ 0.9,
+# Degradations the perceiver recognises reliably on held-out photos (single-type F1 ≥ 0.94,
 # BENCHMARKS.md): for these, "it was seen before the step and is gone after it" is stronger
-# evidence than the comparator, which calls half of the BM3D results on σ 15–25 noise no better.
+# evidence than the comparator, which refused BM3D's result on σ 15 and σ 25 noise on the
+# astronaut (three-deg in BENCHMARKS.md).
 RELIABLE = frozenset({"noise", "poisson", "ct_noise", "jpeg"})
 # Weather the perceiver often imagines in fine texture (grass, gravel, stars): a step against it
 # must be one the perceiver confirms on the step's box (probability ≥ SEEN there: the region's
@@ -189,8 +190,8 @@ SEEN = 0.5  # the detection threshold the evidence uses
 # Stricter comparator margins where the perceiver's detections are often false: chosen per
 # operator on the agent's steps drawn from the training photos (never the held-out set) as the
 # margin with the largest summed gain, ΔPSNR clipped to ±15 dB (python -m restora.bench.judge
-# --images runs/wallpapers --seed 1 --steps 600 prints the table). Haze 0.9: +88 dB over 61
-# steps against +70 at 0.6; defocus 0.7: ±0 against −12 (a deconvolution of a sharp crop).
+# --images runs/wallpapers --seed 1 --steps 600 prints the table). Haze 0.9: +87 dB over 61
+# steps against +67 at 0.6; defocus 0.7: ±0 against −12 (a deconvolution of a sharp crop).
 # Every other operator is best at 0.5–0.6 or indifferent.
 OP_MARGIN = {"haze": 0.9, "blur_defocus": 0.7}
 
