@@ -442,3 +442,20 @@ def test_scene_gate_bench_counts_regional_steps_or_says_why_not(photo):
         assert "regional low_light steps" in str(e)
     else:
         assert "1 regional low_light steps" in text and "| 0.5 |" in text
+
+
+def test_judge_bench_bad_option_is_one_line_and_exit_2():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    r = subprocess.run([sys.executable, "-m", "restora.bench.judge", "--steps", "0"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
+    assert r.stderr.startswith("restora: error: --steps")
+    # every module entry point hands run_main's status to the shell
+    root = Path(__file__).resolve().parents[1] / "restora"
+    for f in root.rglob("*.py"):
+        text = f.read_text()
+        if "run_main(main)" in text:
+            assert "SystemExit(run_main(main))" in text, f
