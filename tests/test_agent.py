@@ -457,5 +457,5 @@ def test_judge_bench_bad_option_is_one_line_and_exit_2():
     root = Path(__file__).resolve().parents[1] / "restora"
     for f in root.rglob("*.py"):
         text = f.read_text()
-        if "run_main(main)" in text:
+        if "__main__" in text and "run_main(main)" in text:
             assert "SystemExit(run_main(main))" in text, f
