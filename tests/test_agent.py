@@ -459,3 +459,18 @@ def test_judge_bench_bad_option_is_one_line_and_exit_2():
         text = f.read_text()
         if "__main__" in text and "run_main(main)" in text:
             assert "SystemExit(run_main(main))" in text, f
+
+
+def test_whole_image_dehazing_of_a_large_image_uses_one_airlight():
+    """Images larger than a tile are processed tile by tile; each tile estimating its own
+    airlight left seams of colour, so the loop sets it once from the whole image."""
+    from restora.agent.fuse import TILE
+    from restora.agent.loop import apply_tool
+
+    rng = np.random.default_rng(0)
+    img = np.clip(0.6 + 0.2 * rng.random((TILE + 40, 80, 3)), 0, 1).astype(np.float32)
+    tool = get_tool("dehaze_dcp")
+    _, params = apply_tool(tool, {"t_mean": 0.5}, img, None)
+    assert params.get("airlight") is not None
+    _, small = apply_tool(tool, {"t_mean": 0.5}, img[:200], None)
+    assert small.get("airlight") is None  # one tile: the tool's own estimate is the whole image's

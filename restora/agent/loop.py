@@ -18,7 +18,7 @@ import numpy as np
 
 from restora._image import as_image
 from restora.agent import judge as J
-from restora.agent.fuse import apply_in_region, bbox, feather_px
+from restora.agent.fuse import TILE, apply_in_region, bbox, feather_px
 from restora.agent.memory import Memory, signature
 from restora.agent.planner import PlannedStep, implausible, plan, scene_params
 from restora.agent.trace import Attempt, StepRecord, Trace
@@ -203,9 +203,10 @@ def step_box(mask: np.ndarray | None, shape: tuple[int, int]) -> tuple[slice, sl
 
 def apply_tool(tool, params: dict, img: np.ndarray, mask: np.ndarray | None):
     """(``img`` with ``tool`` run under ``mask``'s feathered weights, the parameters it ran
-    with): as the loop tries a candidate, with a region's scene-wide parameters (the airlight)
-    taken from the whole image."""
-    if mask is not None:
+    with): as the loop tries a candidate, with scene-wide parameters (the airlight) taken from
+    the whole image when the tool sees less than all of it: a region's crop, or the tiles of an
+    image larger than one tile (each tile estimating its own airlight left seams of colour)."""
+    if mask is not None or max(img.shape[:2]) > TILE:
         params = scene_params(tool, params, img)
     return apply_in_region(tool, params, img, mask, feather_px(img.shape)), params
 
