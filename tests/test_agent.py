@@ -253,10 +253,10 @@ def test_a_step_that_removes_a_reliably_seen_degradation_stands_against_the_comp
 
 
 def _evidence(op="noise", before=0.9, after=0.1, p=0.3, ok=True, **kw) -> J.StepEvidence:
-    base = dict(op=op, p_better=p, quality_before=0.5, quality_after=0.5,
-                probs_before={op: before}, probs_after={op: after}, sev_before={op: 0.5},
-                sev_after={op: 0.1}, structure=0.9, chroma_shift=0.0, fidelity_ok=ok,
-                fidelity_why="" if ok else "structure drifted")
+    base = {"op": op, "p_better": p, "quality_before": 0.5, "quality_after": 0.5,
+            "probs_before": {op: before}, "probs_after": {op: after}, "sev_before": {op: 0.5},
+            "sev_after": {op: 0.1}, "structure": 0.9, "chroma_shift": 0.0, "fidelity_ok": ok,
+            "fidelity_why": "" if ok else "structure drifted"}
     return J.StepEvidence(**{**base, **kw})
 
 
@@ -450,7 +450,7 @@ def test_judge_bench_bad_option_is_one_line_and_exit_2():
     from pathlib import Path
 
     r = subprocess.run([sys.executable, "-m", "restora.bench.judge", "--steps", "0"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     assert r.stderr.startswith("restora: error: --steps")
     # every module entry point hands run_main's status to the shell

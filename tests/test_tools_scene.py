@@ -161,7 +161,7 @@ def test_dehazing_does_not_amplify_the_noise_of_the_input(photo):
     t = get_tool("dehaze_dcp")
     clean = np.ascontiguousarray(photo[:128, :128])
     noisy, lab = degrade(clean, "haze=0.5,noise=0.4", seed=1)
-    p = t.for_degradation("haze", [s for s in lab.steps if s.op == "haze"][0].params)
+    p = t.for_degradation("haze", next(s for s in lab.steps if s.op == "haze").params)
     assert psnr(t.apply(noisy, p), clean) > psnr(t.apply(noisy, {**p, "noise_k": 0.0}), clean) + 1
     hazy, lab = degrade(clean, "haze=0.5", seed=1)
     p = t.for_degradation("haze", lab.steps[0].params)

@@ -40,12 +40,17 @@ def _ramp(n: int, lo: bool, hi: bool, overlap: int) -> np.ndarray:
     return r
 
 
+def fits_one_tile(shape: tuple[int, ...], tile: int = TILE) -> bool:
+    """:func:`run_tiled` hands an image of this shape to the tool in one call."""
+    return shape[0] <= tile and shape[1] <= tile
+
+
 def run_tiled(tool: Tool, img: np.ndarray, params: dict, tile: int = TILE,
               overlap: int = OVERLAP) -> np.ndarray:
     """``tool`` over ``img`` in tiles of at most ``tile`` px (origins on the 8-px grid) that
     overlap by ``overlap`` px, cross-faded linearly; one call when the image fits a tile."""
     h, w = img.shape[:2]
-    if h <= tile and w <= tile:
+    if fits_one_tile(img.shape, tile):
         return tool.apply(img, params)
     step = max(8, (tile - overlap) // 8 * 8)
     out = np.zeros_like(img)

@@ -18,7 +18,7 @@ import numpy as np
 
 from restora._image import as_image
 from restora.agent import judge as J
-from restora.agent.fuse import TILE, apply_in_region, bbox, feather_px
+from restora.agent.fuse import apply_in_region, bbox, feather_px, fits_one_tile
 from restora.agent.memory import Memory, signature
 from restora.agent.planner import PlannedStep, implausible, plan, scene_params
 from restora.agent.trace import Attempt, StepRecord, Trace
@@ -65,10 +65,10 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
     clock.add("perceive", t0)
     trace = Trace(first.to_dict(), [r.to_dict() for r in first_regions], signature=signature(first))
     prefer = trace.memory_used = mem.recall(trace.signature)
-    current, rejected, kept, unsure = src, set(), {}, set()
-    # the image after the leading steps kept on the re-perception's evidence (a clean base the
-    # final check falls back to), and what they kept
-    sure_img, sure_kept, sure_recs = src, {}, set()
+    current, rejected, kept = src, set(), {}
+    # the image after the leading kept steps the re-perception was sure of (the final check's
+    # fallback), how many they are, and whether a kept step it was not sure of came after them
+    sure_img, n_sure, unsure = src, 0, False
     stop = f"reached the maximum of {max_rounds} rounds"
     for rnd in range(1, max_rounds + 1):
         t0 = time.perf_counter()
@@ -89,11 +89,10 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
                                  f"{step.param} {step.value:.3g} {step.unit}", vetoed=why)
             else:
                 current, rec, sure = _execute(step, current, src, model, margin, rnd, clock, seen)
-                if rec.kept and not sure:
-                    unsure.add(step.op)
-                elif rec.kept and not unsure:
-                    sure_img, sure_kept = current, {**sure_kept, step.op: rec.kept}
-                    sure_recs.add(id(rec))
+                if rec.kept:
+                    unsure = unsure or not sure
+                    if not unsure:
+                        sure_img, n_sure = current, n_sure + 1
             trace.steps.append(rec)
             if on_step is not None:
                 on_step(rec)
@@ -107,14 +106,16 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
             break
     if unsure:  # final check of the whole result (regions were judged locally) against the
         # input, or against the result of the leading steps the re-perception was sure of
+        kept_recs = [r for r in trace.steps if r.kept]
+        sure_kept = {r.op: r.kept for r in kept_recs[:n_sure]}
         base = seen.get(src) if sure_img is src else assess(sure_img, model, threshold=threshold)
         p = J.p_better(model, J.as_look(base), J.as_look(seen.get(current)))
         what = "the input" if sure_img is src else \
             f"the result of its {', '.join(sure_kept)} step{'s' * (len(sure_kept) > 1)}"
         trace.final_p_better, trace.final_base = p, what
         if p < 0.5:
-            for rec in trace.steps:
-                rec.undone = bool(rec.kept) and id(rec) not in sure_recs
+            for rec in kept_recs[n_sure:]:
+                rec.undone = True
             trace.returned_quality = float(base.quality)
             current, kept = sure_img, dict(sure_kept)
             stop += f"; final check: the result is only {p:.0%} likely better than {what}, " \
@@ -206,7 +207,7 @@ def apply_tool(tool, params: dict, img: np.ndarray, mask: np.ndarray | None):
     with): as the loop tries a candidate, with scene-wide parameters (the airlight) taken from
     the whole image when the tool sees less than all of it: a region's crop, or the tiles of an
     image larger than one tile (each tile estimating its own airlight left seams of colour)."""
-    if mask is not None or max(img.shape[:2]) > TILE:
+    if mask is not None or not fits_one_tile(img.shape):
         params = scene_params(tool, params, img)
     return apply_in_region(tool, params, img, mask, feather_px(img.shape)), params
 

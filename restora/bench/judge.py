@@ -98,16 +98,16 @@ def rules() -> dict[str, Callable[[dict], bool]]:
 
 
 def table(steps: list[dict], title: str) -> str:
-    lines = [title, "", "| judge | kept | summed ΔPSNR of kept (dB) | harmful kept | useful refused "
-             "| worst kept (dB) |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [title, "", ("| judge | kept | summed ΔPSNR of kept (dB) | harmful kept "
+                         "| useful refused | worst kept (dB) |"), "|---|---:|---:|---:|---:|---:|"]
     for name, rule in rules().items():
         r = summarise(steps, rule)
         lines.append(f"| {name} | {r['kept']}/{r['steps']} | {r['kept_gain_db']:+.1f} | "
                      f"{r['false_accept']:.0%} of {r['harmful']} | {r['false_reject']:.0%} of "
                      f"{r['useful']} | {r['worst_kept_db']:+.2f} |")
     shipped = rules()["shipped (+ re-perception)"]
-    lines += ["", "| operator | steps | useful | harmful | kept (shipped) | summed ΔPSNR kept (dB) |"
-              " worst kept (dB) |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", ("| operator | steps | useful | harmful | kept (shipped) "
+                   "| summed ΔPSNR kept (dB) | worst kept (dB) |"), "|---|---:|---:|---:|---:|---:|---:|"]
     for op in sorted({s["op"] for s in steps}):
         sel = [s for s in steps if s["op"] == op]
         r = summarise(sel, shipped)
@@ -140,9 +140,9 @@ def scene_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED, op: str =
     bar.close()
     p = np.array([r[0] for r in rows])
     t = np.array([r[1] for r in rows])
-    lines = [f"{n} regional {op} steps, {int(t.sum())} true (in the recipe), {int((~t).sum())} "
-             "false.", "", "| whole-image probability ≥ | true kept | false refused |",
-             "|---:|---:|---:|"]
+    lines = [(f"{n} regional {op} steps, {int(t.sum())} true (in the recipe), "
+              f"{int((~t).sum())} false."), "",
+             "| whole-image probability ≥ | true kept | false refused |", "|---:|---:|---:|"]
     for th in (0.3, SCENE_SEEN, 0.7):
         keep = p >= th
         lines.append(f"| {th:g} | {int((keep & t).sum())} of {int(t.sum())} | "

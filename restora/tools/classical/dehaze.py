@@ -5,8 +5,8 @@ Follows He, Sun & Tang, "Single Image Haze Removal Using Dark Channel Prior" (CV
 He, Sun & Tang, "Guided Image Filtering" (ECCV 2010; TPAMI 2013) for refining the blocky
 patch-wise transmission along the image's edges (in place of the slower soft matting).
 
-Three safeguards, the first two measured on the held-out photos (close-ups, gray and indoor-like scenes where the
-prior is weak: ``brick``, ``camera``, ``coins``):
+Three safeguards, the first two measured on the held-out photos (close-ups, gray and indoor-like
+scenes where the prior is weak: ``brick``, ``camera``, ``coins``):
 
 * the airlight is never taken below the 99.9th percentile of the per-pixel channel minimum
   (the brightest near-white pixels). Under thin haze no pixel is haze-opaque and He's estimate
@@ -20,8 +20,9 @@ prior is weak: ``brick``, ``camera``, ``coins``):
   fixed ω = 0.95 loses up to 7.6 dB on ``brick`` under thin haze.
 * the noise and grain of the input are not amplified with the haze (``noise_k``): only a base
   layer smoother than the estimated noise is dehazed, the finer detail added back as it was.
-  With the true haze parameters on the held-out photos (restora bench composite -m classical:
-  the haze + noise items) this lifts haze + noise by several dB; noise-free haze is unchanged.
+  The generic-order oracle, which dehazes before it denoises, went from 20.33 to 21.40 dB on
+  ``restora bench composite -m generic --photos 3``; the noise-free haze rows of
+  ``restora bench three-deg -m classical`` moved by +0.09 dB.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def dehaze_dcp(img: np.ndarray, omega: float | None = None, t_mean: float | None
     (each channel smoothed by a self-guided filter that flattens variations below ``noise_k``
     times the blindly estimated noise σ and keeps edges above it) and the detail left over;
     the base is dehazed, the detail added back unamplified. A noise-free image has a tiny σ, so
-    its base is the image. ``noise_k`` was chosen on training wallpapers (4 against 2 and 3).
+    its base is the image. Four σ: a noise excursion beyond it is rare, while scene edges far
+    above it keep their full dehazing.
     """
     detail = np.float32(0.0)
     if noise_k > 0:
