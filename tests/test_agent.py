@@ -474,3 +474,37 @@ def test_whole_image_dehazing_of_a_large_image_uses_one_airlight():
     assert params.get("airlight") is not None
     _, small = apply_tool(tool, {"t_mean": 0.5}, img[:200], None)
     assert small.get("airlight") is None  # one tile: the tool's own estimate is the whole image's
+
+
+def test_veil_test_adds_the_whole_image_haze_the_regions_missed(photo):
+    from restora.agent.planner import VEIL_REGION, veil, veiled
+    from restora.degrade import degrade
+    from restora.perceive import Detection
+
+    hazy, _ = degrade(photo, "haze=beta:1.5,noise=25", seed=1)
+    med, low = veil(hazy)
+    assert med >= 0.35 and low >= 0.1, (med, low)  # noise does not hide the veil
+    assert veil(photo)[0] < 0.35  # a clear photo has dark pixels everywhere
+    seen = Assess([Det("haze", prob=0.1, severity=0.4), Det("noise")])
+    assert veiled(photo, seen) == []
+    assert veiled(hazy, Assess([Det("haze", prob=0.01)])) == []  # the perceiver says no haze
+    (det,) = veiled(hazy, seen)
+    assert isinstance(det, Detection) and det.op == "haze" and det.severity == pytest.approx(0.4)
+    half = np.zeros(photo.shape[:2], bool)
+    half[:, :128] = True
+    steps = plan([Reg(half, [Det("noise")], area=0.5)], add=[det])
+    haze = [s for s in steps if s.op == "haze"]
+    assert len(haze) == 1 and haze[0].region == VEIL_REGION and haze[0].mask is None
+    assert [s.op for s in steps] == ["noise", "haze"]  # the physical order still holds
+    # where a later round's regions show haze, their regional step stands
+    steps = plan([Reg(half, [Det("haze")], area=0.5)], add=[det], whole_ops=frozenset())
+    assert len(steps) == 1 and steps[0].mask is not None and steps[0].region == 0
+
+
+def test_veil_gate_bench_prints_its_grids(photo):
+    from restora.bench import judge as B
+    from restora.perceive import load_model
+
+    text = B.veil_gate([np.ascontiguousarray(photo[:128, :128])], 2, load_model(), seed=3,
+                       progress=False)
+    assert "2 states" in text and "| 1 | 0.05 |" in text and "median ≥ 0.35" in text

@@ -10,6 +10,7 @@ same per operator.
     python -m restora.bench.judge --steps 300            # held-out scikit-image photos
     python -m restora.bench.judge --steps 300 --images runs/wallpapers --seed 1
     python -m restora.bench.judge --scene-gate 60 --images runs/wallpapers   # the low-light gate
+    python -m restora.bench.judge --veil-gate 300 --images runs/wallpapers --seed 7  # haze veil
 """
 
 from __future__ import annotations
@@ -157,6 +158,98 @@ def scene_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED, op: str =
     return "\n".join(lines)
 
 
+def _veil_states(photos: Sequence, n: int, model, seed: int, progress: bool = True):
+    """``n`` states the agent may plan haze in, each (round, image, clean crop, hazy?): random
+    recipes on crops of ``photos``, haze added to half of them (with a mask on 30 %), seen as
+    the first round sees them and, where the first round kept no haze step, as the second does."""
+    from tqdm import tqdm
+
+    from restora.agent.loop import restore
+    from restora.degrade import degrade, masks
+    from restora.degrade.recipe import RecipeItem
+    from restora.degrade.sample import NATURAL, random_recipe
+    from restora.train.comparator import _crop
+
+    rng = np.random.default_rng(seed)
+    pool = tuple(o for o in NATURAL if o != "haze")
+    out: list = []
+    bar = tqdm(total=n, desc="states", disable=not progress)
+    while len(out) < n:
+        clean = _crop(rng, photos[int(rng.integers(len(photos)))])
+        items = random_recipe(rng, pool=pool, counts=(0.2, 0.45, 0.35))
+        hazy = bool(rng.random() < 0.5)
+        if hazy:
+            kind = str(rng.choice(masks.KINDS)) if rng.random() < 0.3 else None
+            cov = float(np.round(rng.uniform(0.4, 0.8), 2)) if kind else None
+            haze = RecipeItem("haze", float(np.round(rng.uniform(0.1, 1.0), 3)), {}, kind, cov)
+            items = [haze, *items] if rng.random() < 0.5 else [*items, haze]
+        a, _ = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1)))
+        r = restore(a, model=model, max_rounds=1, memory=False)
+        states = [(1, a)]
+        if r.image is not a and not any(s.kept and s.op == "haze" for s in r.trace.steps):
+            states.append((2, r.image))
+        for rnd, x in states[: n - len(out)]:
+            out.append((rnd, x, clean, hazy))
+        bar.update(len(states))
+    bar.close()
+    return out
+
+
+VEIL_SEENS = (0.0, 0.05, 0.1, 0.2)
+VEIL_MINS = (0.3, 0.35, 0.4, 0.45)
+VEIL_FLOORS = (0.0, 0.05, 0.1, 0.15)
+
+
+def veil_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
+              progress: bool = True) -> str:
+    """How restora.agent.planner's veil test (a whole-image haze step where the regions show
+    none) would do: on :func:`_veil_states`, the states where the regions plan no haze, the
+    whole-image dehazing step each (VEIL_SEEN, VEIL_MIN) pair adds, judged as the loop judges
+    it; per round, how many are hazy / not, and the summed ΔPSNR of the kept steps."""
+    from restora.agent import judge as J
+    from restora.agent.planner import VEIL_FLOOR, VEIL_SEEN, plan, tool_params, veil
+    from restora.degrade.operators import OPERATORS
+    from restora.perceive import assess, regions
+    from restora.tools import get_tool
+    from restora.train.comparator import PSNR_CAP
+    from restora.train.perceiver import psnr
+
+    tool, prim = get_tool("dehaze_dcp"), OPERATORS["haze"].primary
+    rows = []
+    for rnd, x, clean, hazy in _veil_states(photos, n, model, seed, progress):
+        scene = assess(x, model)
+        if any(s.op == "haze" for s in plan(regions(x, scene, model))):
+            continue
+        beta = float(np.clip(prim.at(scene.severities["haze"]), *prim.valid))
+        b = tool.apply(x, tool_params(tool, "haze", prim.name, beta))
+        ev = J.evidence(model, "haze", scene, assess(b, model), x, b, None)
+        rows.append((rnd, hazy, float(scene.probs["haze"]), *veil(x), J.decide(ev)[0],
+                     psnr(b, clean, PSNR_CAP) - psnr(x, clean, PSNR_CAP)))
+    head = (f"{n} states; the regions plan no haze in {len(rows)}. Per round: hazy / haze-free "
+            "states the veil test adds a whole-image dehazing step to, and the summed ΔPSNR "
+            "(dB) of the steps the judge keeps; by median (columns) and, first, by 5th "
+            f"percentile of the dark channel at haze seen ≥ {VEIL_SEEN}, then by haze seen at a "
+            f"5th percentile ≥ {VEIL_FLOOR}.")
+    lines = [head, ""]
+
+    def grid(name: str, values, pick) -> None:
+        lines.extend([f"| round | {name} | " + " | ".join(f"median ≥ {t}" for t in VEIL_MINS)
+                      + " |", "|---|---:|" + "---:|" * len(VEIL_MINS)])
+        for rnd in (1, 2):
+            for v in values:
+                cells = []
+                for vm in VEIL_MINS:
+                    g = [r for r in rows if r[0] == rnd and pick(r, v) and r[3] >= vm]
+                    hz = sum(r[1] for r in g)
+                    cells.append(f"{hz} / {len(g) - hz}: {sum(r[6] for r in g if r[5]):+.1f}")
+                lines.append(f"| {rnd} | {v:g} | " + " | ".join(cells) + " |")
+        lines.append("")
+
+    grid("5th percentile ≥", VEIL_FLOORS, lambda r, v: r[2] >= VEIL_SEEN and r[4] >= v)
+    grid("haze seen ≥", VEIL_SEENS, lambda r, v: r[2] >= v and r[4] >= VEIL_FLOOR)
+    return "\n".join(lines)
+
+
 MARGINS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
@@ -206,17 +299,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scene-gate", type=int, default=0, metavar="N",
                    help="instead: N regional low-light steps, and how the planner's scene-wide "
                         "check sorts them")
+    p.add_argument("--veil-gate", type=int, default=0, metavar="N",
+                   help="instead: N states the agent may plan haze in, and what the planner's "
+                        "veil test adds there")
     a = p.parse_args(argv)
-    if a.steps < 1 or a.scene_gate < 0:
-        raise RestoraError("--steps must be at least 1 and --scene-gate at least 0")
-    if a.scene_gate:
+    if a.steps < 1 or a.scene_gate < 0 or a.veil_gate < 0:
+        raise RestoraError("--steps must be at least 1, --scene-gate and --veil-gate at least 0")
+    if a.scene_gate or a.veil_gate:
         import torch
 
         from restora.perceive import load_model
 
         torch.manual_seed(0)
         photos, where = _photos(a.images)
-        print(f"{where}, seed {a.seed}: " + scene_gate(photos, a.scene_gate, load_model(), a.seed))
+        study = scene_gate(photos, a.scene_gate, load_model(), a.seed) if a.scene_gate else \
+            veil_gate(photos, a.veil_gate, load_model(), a.seed)
+        print(f"{where}, seed {a.seed}: {study}")
         return 0
     if a.cache is not None and a.cache.exists():
         try:

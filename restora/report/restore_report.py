@@ -167,8 +167,8 @@ def _steps(trace) -> str:
             f'<span class="kept">kept {_e(s.kept)}</span>' if s.kept else \
             f'<span class="rolled">not tried: {_e(s.vetoed)}</span>' if getattr(s, "vetoed", "") \
             else '<span class="rolled">rolled back</span>'
-        where = f"region {s.region + 1}" + (f" of round {s.round}'s partition" if s.round > 1
-                                            else "")
+        where = "the whole image (the dark channel shows a veil)" if s.region < 0 else \
+            f"region {s.region + 1}" + (f" of round {s.round}'s partition" if s.round > 1 else "")
         out.append(f"<h3>Step {i} (round {s.round}): {_e(s.op)} on {where} "
                    f"({_num(100 * s.area, '.0f')} % of the image, p {_num(s.prob)}, estimated "
                    f"{_e(s.estimate)}): {what}</h3>")
