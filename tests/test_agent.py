@@ -505,6 +505,8 @@ def test_veil_gate_bench_prints_its_grids(photo):
     from restora.bench import judge as B
     from restora.perceive import load_model
 
-    text = B.veil_gate([np.ascontiguousarray(photo[:128, :128])], 2, load_model(), seed=3,
-                       progress=False)
-    assert "2 states" in text and "| 1 | 0.05 |" in text and "median ≥ 0.35" in text
+    crop = np.ascontiguousarray(photo[:128, :128])
+    text = B.veil_gate([crop], 2, load_model(), seed=3, progress=False)
+    assert "2 states of the crops" in text and "| 1 | 0.05 |" in text and "median ≥ 0.35" in text
+    assert "grayscale crops" in B.veil_gate([crop], 1, load_model(), seed=3, progress=False,
+                                            gray=True)

@@ -135,14 +135,17 @@ def implausible(op: str, img: np.ndarray, mask: np.ndarray | None,
 # Haze hides from the perceiver under noise, rain or low light (the composite suite: global haze
 # probabilities of 0.06–0.36 on photos under haze β ≈ 1.5) but not from the dark channel, which a
 # veil lifts everywhere. Where no region shows haze, a haze step over the whole image is planned
-# when, in the lightly smoothed image (noise no longer pulls the minima down), the median dark
-# channel is ≥ VEIL_MIN and its 5th percentile ≥ VEIL_FLOOR (the nearest, darkest objects are
-# veiled too: a bright sky over a dark foreground is not), and the perceiver gives haze at least
-# VEIL_SEEN in the whole image (a pale wall lifts the dark channel too, and the perceiver then
-# says ~0). The limits keep the most ΔPSNR through the step judge on the agent's states of the
-# training photos (python -m restora.bench.judge --veil-gate 300 --images runs/wallpapers
-# --seed 7); where regions do show haze, their steps stand (turning a later round's regional
-# step into a whole-image one dehazed brightened low-light photos).
+# when the perceiver gives haze at least VEIL_SEEN in the whole image (a pale wall lifts the dark
+# channel too, and the perceiver then says ~0) and, in the lightly smoothed image (noise no
+# longer pulls the minima down), the median dark channel is ≥ VEIL_MIN and its 5th percentile
+# ≥ VEIL_FLOOR (the nearest, darkest objects are veiled too: a bright sky over a dark foreground
+# is not). Where regions do show haze, their steps stand (turning a later round's regional step
+# into a whole-image one dehazed brightened low-light photos). The limits keep the most ΔPSNR
+# through the step judge on the agent's states of the training photos, in colour and in
+# grayscale alike: python -m restora.bench.judge --veil-gate 300 --images runs/wallpapers
+# --seed 7, and the same with --gray. (A grayscale photo has only its shadows to keep its dark
+# channel low, so a pale gray wall reads as veiled: a gray brick wall has a median of 0.38 and a
+# 5th percentile of 0.36. There, only the perceiver's VEIL_SEEN guards.)
 VEIL_MIN = 0.35
 VEIL_SEEN = 0.05
 VEIL_FLOOR = 0.1

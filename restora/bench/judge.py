@@ -158,10 +158,12 @@ def scene_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED, op: str =
     return "\n".join(lines)
 
 
-def _veil_states(photos: Sequence, n: int, model, seed: int, progress: bool = True):
+def _veil_states(photos: Sequence, n: int, model, seed: int, progress: bool = True,
+                 gray: bool = False):
     """``n`` states the agent may plan haze in, each (round, image, clean crop, hazy?): random
     recipes on crops of ``photos``, haze added to half of them (with a mask on 30 %), seen as
-    the first round sees them and, where the first round kept no haze step, as the second does."""
+    the first round sees them and, where the first round kept no haze step, as the second does;
+    ``gray``: the crops made grayscale first."""
     from tqdm import tqdm
 
     from restora.agent.loop import restore
@@ -176,6 +178,8 @@ def _veil_states(photos: Sequence, n: int, model, seed: int, progress: bool = Tr
     bar = tqdm(total=n, desc="states", disable=not progress)
     while len(out) < n:
         clean = _crop(rng, photos[int(rng.integers(len(photos)))])
+        if gray:
+            clean = np.repeat(clean.mean(2, keepdims=True), 3, 2)
         items = random_recipe(rng, pool=pool, counts=(0.2, 0.45, 0.35))
         hazy = bool(rng.random() < 0.5)
         if hazy:
@@ -195,17 +199,18 @@ def _veil_states(photos: Sequence, n: int, model, seed: int, progress: bool = Tr
     return out
 
 
-VEIL_SEENS = (0.0, 0.05, 0.1, 0.2)
+VEIL_SEENS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 VEIL_MINS = (0.3, 0.35, 0.4, 0.45)
 VEIL_FLOORS = (0.0, 0.05, 0.1, 0.15)
 
 
 def veil_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
-              progress: bool = True) -> str:
+              progress: bool = True, gray: bool = False) -> str:
     """How restora.agent.planner's veil test (a whole-image haze step where the regions show
     none) would do: on :func:`_veil_states`, the states where the regions plan no haze, the
-    whole-image dehazing step each (VEIL_SEEN, VEIL_MIN) pair adds, judged as the loop judges
-    it; per round, how many are hazy / not, and the summed ΔPSNR of the kept steps."""
+    whole-image dehazing step each (seen, median) pair of limits adds, judged as the loop judges
+    it; per round, how many are hazy / not, and the summed ΔPSNR of the kept steps. ``gray``:
+    on grayscale crops of the photos."""
     from restora.agent import judge as J
     from restora.agent.planner import VEIL_FLOOR, VEIL_SEEN, plan, tool_params, veil
     from restora.degrade.operators import OPERATORS
@@ -216,7 +221,7 @@ def veil_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
 
     tool, prim = get_tool("dehaze_dcp"), OPERATORS["haze"].primary
     rows = []
-    for rnd, x, clean, hazy in _veil_states(photos, n, model, seed, progress):
+    for rnd, x, clean, hazy in _veil_states(photos, n, model, seed, progress, gray):
         scene = assess(x, model)
         if any(s.op == "haze" for s in plan(regions(x, scene, model))):
             continue
@@ -225,7 +230,8 @@ def veil_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         ev = J.evidence(model, "haze", scene, assess(b, model), x, b, None)
         rows.append((rnd, hazy, float(scene.probs["haze"]), *veil(x), J.decide(ev)[0],
                      psnr(b, clean, PSNR_CAP) - psnr(x, clean, PSNR_CAP)))
-    head = (f"{n} states; the regions plan no haze in {len(rows)}. Per round: hazy / haze-free "
+    head = (f"{n} states of {'grayscale' if gray else 'the'} crops; the regions plan no haze "
+            f"in {len(rows)}. Per round: hazy / haze-free "
             "states the veil test adds a whole-image dehazing step to, and the summed ΔPSNR "
             "(dB) of the steps the judge keeps; by median (columns) and, first, by 5th "
             f"percentile of the dark channel at haze seen ≥ {VEIL_SEEN}, then by haze seen at a "
@@ -302,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--veil-gate", type=int, default=0, metavar="N",
                    help="instead: N states the agent may plan haze in, and what the planner's "
                         "veil test adds there")
+    p.add_argument("--gray", action="store_true",
+                   help="with --veil-gate: on grayscale crops of the photos")
     a = p.parse_args(argv)
     if a.steps < 1 or a.scene_gate < 0 or a.veil_gate < 0:
         raise RestoraError("--steps must be at least 1, --scene-gate and --veil-gate at least 0")
@@ -313,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(0)
         photos, where = _photos(a.images)
         study = scene_gate(photos, a.scene_gate, load_model(), a.seed) if a.scene_gate else \
-            veil_gate(photos, a.veil_gate, load_model(), a.seed)
+            veil_gate(photos, a.veil_gate, load_model(), a.seed, gray=a.gray)
         print(f"{where}, seed {a.seed}: {study}")
         return 0
     if a.cache is not None and a.cache.exists():
