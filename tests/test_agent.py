@@ -510,3 +510,39 @@ def test_veil_gate_bench_prints_its_grids(photo):
     assert "2 states of the crops" in text and "| 1 | 0.05 |" in text and "median ≥ 0.35" in text
     assert "grayscale crops" in B.veil_gate([crop], 1, load_model(), seed=3, progress=False,
                                             gray=True)
+
+
+def test_noise_under_jpeg_is_denoised_at_a_multiple_of_its_estimate():
+    from restora.agent.planner import JPEG_Q_SPLIT, NOISE_UNDER_JPEG, jpeg_quality, noise_factor
+    from restora.degrade.operators import OPERATORS
+
+    m = np.ones((32, 32), bool)
+    low = Det("jpeg", value=JPEG_Q_SPLIT - 20)
+    high = Det("jpeg", value=JPEG_Q_SPLIT + 20)
+    assert jpeg_quality([Reg(m, [low], area=0.5), Reg(m, [high], area=0.5)]) == \
+        pytest.approx(JPEG_Q_SPLIT)
+    assert jpeg_quality([Reg(m, [Det("noise")])]) is None and noise_factor(None) == 1.0
+    assert noise_factor(JPEG_Q_SPLIT - 1) == NOISE_UNDER_JPEG[0] > NOISE_UNDER_JPEG[1] > 1.0
+    est = OPERATORS["noise"].primary.at(0.3)
+
+    def sigma(regs, **kw):
+        (step,) = [s for s in plan(regs, **kw) if s.op == "noise"]
+        return step.value
+
+    alone = [Reg(m, [Det("noise", severity=0.3)])]
+    assert sigma(alone) == pytest.approx(est)
+    both = [Reg(m, [Det("noise", severity=0.3), low])]
+    assert sigma(both) == pytest.approx(NOISE_UNDER_JPEG[0] * est)
+    assert sigma(both, jpeg_factor=False) == pytest.approx(est)
+    (step,) = [s for s in plan(both, tries=5) if s.op == "noise"]
+    params = {t.name: p for t, p in step.tools}
+    assert params["bm3d"]["sigma"] == pytest.approx(NOISE_UNDER_JPEG[0] * est)
+
+
+def test_jpeg_noise_bench_prints_its_table(photo):
+    from restora.bench import judge as B
+    from restora.perceive import load_model
+
+    text = B.noise_under_jpeg([np.ascontiguousarray(photo[:128, :128])], 2, load_model(),
+                              seed=3, progress=False)
+    assert "2 noisy crops" in text and "k = 2.5" in text

@@ -11,6 +11,7 @@ same per operator.
     python -m restora.bench.judge --steps 300 --images runs/wallpapers --seed 1
     python -m restora.bench.judge --scene-gate 60 --images runs/wallpapers   # the low-light gate
     python -m restora.bench.judge --veil-gate 300 --images runs/wallpapers --seed 7  # haze veil
+    python -m restora.bench.judge --jpeg-noise 120 --images runs/wallpapers --seed 5  # σ, JPEG
 """
 
 from __future__ import annotations
@@ -256,6 +257,60 @@ def veil_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     return "\n".join(lines)
 
 
+JPEG_NOISE_KS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
+
+
+def noise_under_jpeg(photos: Sequence, n: int, model, seed: int = STEP_SEED,
+                     progress: bool = True) -> str:
+    """How restora.agent.planner's noise σ under JPEG (NOISE_UNDER_JPEG) is chosen: ``n`` crops
+    of ``photos`` under Gaussian noise (σ 10–50), JPEG-compressed after it on 70 % (quality
+    15–70); on each, the agent's largest noise step denoised by BM3D at k × its planned σ (the
+    planner's factor left out). Mean PSNR per k, apart for crops where the regions show no JPEG,
+    and where they do at an estimated quality below / above the planner's split."""
+    from tqdm import tqdm
+
+    from restora.agent.planner import JPEG_Q_SPLIT, jpeg_quality, plan
+    from restora.degrade import degrade
+    from restora.metrics import psnr
+    from restora.perceive import assess, regions
+    from restora.tools import get_tool
+    from restora.train.comparator import _crop
+
+    rng = np.random.default_rng(seed)
+    bm3d = get_tool("bm3d")
+    groups = ("JPEG not seen", f"JPEG seen, quality < {JPEG_Q_SPLIT:g}",
+              f"JPEG seen, quality ≥ {JPEG_Q_SPLIT:g}")
+    rows: dict[str, list] = {g: [] for g in groups}
+    truth: dict[str, list] = {g: [] for g in groups}
+    bar = tqdm(total=n, desc="crops", disable=not progress)
+    for i in range(n):
+        clean = _crop(rng, photos[int(rng.integers(len(photos)))])
+        sigma, q = float(rng.uniform(10, 50)), int(rng.integers(15, 71))
+        recipe = f"noise={sigma:.1f}" + (f",jpeg={q}" if rng.random() < 0.7 else "")
+        a, _ = degrade(clean, recipe, seed=seed + i)
+        regs = regions(a, assess(a, model), model)
+        steps = [s for s in plan(regs, jpeg_factor=False) if s.op == "noise"]
+        bar.update(1)
+        if not steps:
+            continue
+        est, q = max(steps, key=lambda s: s.area).value, jpeg_quality(regs)
+        g = groups[0] if q is None else groups[1 + int(q >= JPEG_Q_SPLIT)]
+        rows[g].append([psnr(clean, bm3d.apply(a, {"sigma": min(k * est, 100.0)}))
+                        for k in JPEG_NOISE_KS])
+        truth[g].append(sigma / est)
+    bar.close()
+    lines = ["| crops | n | true σ ÷ planned σ (median) | "
+             + " | ".join(f"k = {k:g}" for k in JPEG_NOISE_KS) + " |",
+             "|---|---:|---:|" + "---:|" * len(JPEG_NOISE_KS)]
+    for g in groups:
+        if rows[g]:
+            m = np.mean(rows[g], 0)
+            lines.append(f"| {g} | {len(rows[g])} | {np.median(truth[g]):.2f} | "
+                         + " | ".join(f"{v:.2f}" for v in m) + " |")
+    return (f"{n} noisy crops; BM3D at k × the σ the agent plans for its largest noise step, "
+            "mean PSNR (dB):\n\n" + "\n".join(lines))
+
+
 MARGINS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
@@ -308,20 +363,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--veil-gate", type=int, default=0, metavar="N",
                    help="instead: N states the agent may plan haze in, and what the planner's "
                         "veil test adds there")
+    p.add_argument("--jpeg-noise", type=int, default=0, metavar="N",
+                   help="instead: N noisy crops (most JPEG-compressed), and BM3D at multiples "
+                        "of the noise σ the agent plans")
     p.add_argument("--gray", action="store_true",
                    help="with --veil-gate: on grayscale crops of the photos")
     a = p.parse_args(argv)
-    if a.steps < 1 or a.scene_gate < 0 or a.veil_gate < 0:
-        raise RestoraError("--steps must be at least 1, --scene-gate and --veil-gate at least 0")
-    if a.scene_gate or a.veil_gate:
+    if a.steps < 1 or min(a.scene_gate, a.veil_gate, a.jpeg_noise) < 0:
+        raise RestoraError("--steps must be at least 1; --scene-gate, --veil-gate and "
+                           "--jpeg-noise at least 0")
+    if a.scene_gate or a.veil_gate or a.jpeg_noise:
         import torch
 
         from restora.perceive import load_model
 
         torch.manual_seed(0)
         photos, where = _photos(a.images)
-        study = scene_gate(photos, a.scene_gate, load_model(), a.seed) if a.scene_gate else \
-            veil_gate(photos, a.veil_gate, load_model(), a.seed, gray=a.gray)
+        model = load_model()
+        study = scene_gate(photos, a.scene_gate, model, a.seed) if a.scene_gate else \
+            veil_gate(photos, a.veil_gate, model, a.seed, gray=a.gray) if a.veil_gate else \
+            noise_under_jpeg(photos, a.jpeg_noise, model, a.seed)
         print(f"{where}, seed {a.seed}: {study}")
         return 0
     if a.cache is not None and a.cache.exists():
