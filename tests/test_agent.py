@@ -86,6 +86,7 @@ def test_plan_orders_steps_and_uses_memory_and_rejections():
     noise = next(s for s in steps if s.op == "noise")
     from restora.degrade import OPERATORS
 
+    # the JPEG is in another region than the noise: σ as estimated
     assert noise.tools[0][1]["sigma"] == pytest.approx(OPERATORS["noise"].primary.at(0.5))
     names = [t.name for t, _ in noise.tools]
     preferred = plan(regs, prefer={"noise": names[-1]}, tries=2, learned=False)
@@ -546,3 +547,34 @@ def test_jpeg_noise_bench_prints_its_table(photo):
     text = B.noise_under_jpeg([np.ascontiguousarray(photo[:128, :128])], 2, load_model(),
                               seed=3, progress=False)
     assert "2 noisy crops" in text and "k = 2.5" in text
+
+
+def test_a_haze_region_goes_whole_image_only_in_round_one_and_under_a_veil(photo):
+    from restora.agent.planner import scene_plan
+    from restora.degrade import degrade
+
+    hazy, _ = degrade(photo, "haze=beta:1.5", seed=1)
+    seen = Assess([Det("haze", prob=0.3)])
+    half = np.zeros(photo.shape[:2], bool)
+    half[:, :128] = True
+    regs = [Reg(half, [Det("haze")], area=0.5)]
+
+    def haze_mask(img, rnd):
+        (step,) = plan(regs, **scene_plan(img, seen, rnd))
+        return step.mask
+
+    assert haze_mask(hazy, 1) is None  # veiled: the dark channel finds the haze's extent
+    assert haze_mask(hazy, 2) is not None  # later rounds keep to the region
+    assert haze_mask(photo, 1) is not None  # no veil: a haze region stays a region
+
+
+def test_noise_beside_jpeg_is_not_denoised_as_if_compressed():
+    from restora.agent.planner import jpeg_quality
+
+    left = np.zeros((32, 32), bool)
+    left[:, :16] = True
+    noise, jpeg = Reg(left, [Det("noise", severity=0.3)], 0.5), Reg(~left, [Det("jpeg", value=30)], 0.5)
+    assert jpeg_quality([noise]) is None and jpeg_quality([noise, jpeg]) == pytest.approx(30)
+    (step,) = [s for s in plan([noise, jpeg]) if s.op == "noise"]
+    (alone,) = [s for s in plan([noise]) if s.op == "noise"]
+    assert step.value == pytest.approx(alone.value)

@@ -20,7 +20,7 @@ from restora._image import as_image
 from restora.agent import judge as J
 from restora.agent.fuse import apply_in_region, bbox, feather_px, fits_one_tile
 from restora.agent.memory import Memory, signature
-from restora.agent.planner import PlannedStep, implausible, plan, scene_params, veiled
+from restora.agent.planner import PlannedStep, implausible, plan, scene_params, scene_plan
 from restora.agent.trace import Attempt, StepRecord, Trace
 from restora.tools import LEARNED
 
@@ -77,8 +77,7 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
         clock.add("perceive", t0)
         steps = plan(regs, prefer=prefer, rejected=rejected, tries=tries, regionwise=regionwise,
                      done=set(kept), fast=fast, learned=learned,
-                     whole_ops=None if rnd == 1 else frozenset(),
-                     add=veiled(current, scene))
+                     **scene_plan(current, scene, rnd))
         if not steps:
             stop = "the image looks clean" if rnd == 1 else "nothing left to treat"
             break

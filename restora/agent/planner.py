@@ -23,11 +23,11 @@ from restora.tools import LEARNED, candidates
 from restora.tools.base import Tool
 
 WHOLE = 0.97  # a region covering this fraction of the image is treated without a mask
-# Operators whose tools locate the degradation themselves, treated over the whole image when
-# they are found in the input (the first round): dark-channel dehazing estimates a transmission
-# per pixel, near 1 where there is no haze, which finds a haze's extent far better than the
-# perceiver's coarse maps (mask IoU 0.34); a haze that only appears after other steps (a
-# brightened low-light image looks veiled) stays within its region.
+# Operators whose tools locate the degradation themselves, treated over the whole image (when
+# planned without ``whole_ops``): dark-channel dehazing estimates a transmission per pixel, near
+# 1 where there is no haze, which finds a haze's extent far better than the perceiver's coarse
+# maps (mask IoU 0.34). The loop does so in the first round only, and only where the image
+# passes the veil test (:func:`scene_plan`).
 WHOLE_OPS: frozenset[str] = frozenset({"haze"})
 RESTORE_ORDER: tuple[str, ...] = tuple(sorted(
     OPERATORS, key=lambda op: (-STAGES.index(OPERATORS[op].stage), -list(OPERATORS).index(op))))
@@ -185,6 +185,17 @@ def veiled(img: np.ndarray, scene) -> list:
     return [_detection("haze", p, float(scene.severities.get("haze", 0.0)))]
 
 
+def scene_plan(img: np.ndarray, scene, rnd: int) -> dict:
+    """What a round plans from the whole image rather than its regions (``plan``'s ``add`` and
+    ``whole_ops``): the veil test's haze (:func:`veiled`), and in the first round, a haze the
+    regions show is treated over the whole image if the veil test passes. A haze region whose
+    image has no veil stays in its region (a whole-image dehazing of a small haze detection
+    once dimmed a clean photo by 7.6 dB); a haze that appears after other steps stays in its
+    region (a brightened low-light photo looks veiled)."""
+    add = veiled(img, scene)
+    return {"add": add, "whole_ops": frozenset(d.op for d in add) if rnd == 1 else frozenset()}
+
+
 def scene_params(tool: Tool, params: dict, img: np.ndarray) -> dict:
     """Parameters a tool can only estimate well from the whole image, set from it before the tool
     runs on a region's crop: the atmospheric light of dehazing (the brightest pixels of a small
@@ -201,8 +212,8 @@ def scene_params(tool: Tool, params: dict, img: np.ndarray) -> dict:
 
 # JPEG compression after the noise (the usual order in a camera) smooths it into blotches the
 # perceiver reads as about half their σ, and BM3D at the read σ leaves them: where JPEG is found
-# with noise, the noise step denoises at a multiple of the estimate, the larger the lower the
-# JPEG quality (the regions' estimate, area-weighted: below JPEG_Q_SPLIT or not). Chosen on noisy
+# in the noise's own regions, the noise step denoises at a multiple of the estimate, the larger
+# the lower the JPEG quality (the regions' estimate, area-weighted: below JPEG_Q_SPLIT or not). Chosen on noisy
 # crops of the training photos, the lower end of each plateau (python -m restora.bench.judge
 # --jpeg-noise 120 --images runs/wallpapers --seed 5; held-out check: --jpeg-noise 80 --seed 6).
 JPEG_Q_SPLIT = 40.0
@@ -210,12 +221,14 @@ NOISE_UNDER_JPEG = (3.0, 2.5)  # (quality below JPEG_Q_SPLIT, at or above)
 
 
 def jpeg_quality(regions: list) -> float | None:
-    """The JPEG quality the regions' detections estimate (area-weighted), None if none shows
-    JPEG."""
+    """The JPEG quality the regions' detections estimate (area-weighted), None unless the
+    regions that show JPEG cover at least half of the regions' area (noise in one half of a
+    photo and JPEG in the other were not compressed together)."""
     dets = [(reg.area, det.value) for reg in regions for det in reg.types if det.op == "jpeg"]
-    if not dets:
+    shown = sum(a for a, _ in dets)
+    if not dets or shown < 0.5 * sum(reg.area for reg in regions):
         return None
-    return float(sum(a * v for a, v in dets) / max(sum(a for a, _ in dets), 1e-9))
+    return float(sum(a * v for a, v in dets) / max(shown, 1e-9))
 
 
 def noise_factor(quality: float | None) -> float:
@@ -254,7 +267,6 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
     for i, reg in enumerate(regions):
         for det in reg.types:
             found.setdefault(det.op, []).append((i, reg, det))
-    sigma_k = noise_factor(jpeg_quality(regions)) if jpeg_factor else 1.0
     for det in add or ():
         if det.op not in found:
             found[det.op] = [(VEIL_REGION, _WholeImage, det)]
@@ -285,8 +297,9 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
             sev = sum(reg.area * det.severity for _, reg, det in g) / max(area, 1e-9)
             prim = OPERATORS[op].primary
             value = float(np.clip(prim.at(sev), *prim.valid))
-            if op == "noise":
-                value = float(np.clip(sigma_k * value, *prim.valid))
+            if op == "noise" and jpeg_factor:  # where the noise's own regions show JPEG
+                k = noise_factor(jpeg_quality([reg for _, reg, _ in g]))
+                value = float(np.clip(k * value, *prim.valid))
             whole = area >= WHOLE or not regionwise or op in whole_ops
             mask = None if whole else _union([reg.mask for _, reg, _ in g])
             prob = max(d.prob for _, _, d in g)

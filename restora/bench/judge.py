@@ -265,11 +265,11 @@ def noise_under_jpeg(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     """How restora.agent.planner's noise σ under JPEG (NOISE_UNDER_JPEG) is chosen: ``n`` crops
     of ``photos`` under Gaussian noise (σ 10–50), JPEG-compressed after it on 70 % (quality
     15–70); on each, the agent's largest noise step denoised by BM3D at k × its planned σ (the
-    planner's factor left out). Mean PSNR per k, apart for crops where the regions show no JPEG,
-    and where they do at an estimated quality below / above the planner's split."""
+    planner's factor left out). Mean PSNR per k, apart for the crops by the factor the planner
+    applies: none (its regions show no JPEG), quality below / above the planner's split."""
     from tqdm import tqdm
 
-    from restora.agent.planner import JPEG_Q_SPLIT, jpeg_quality, plan
+    from restora.agent.planner import JPEG_Q_SPLIT, NOISE_UNDER_JPEG, plan
     from restora.degrade import degrade
     from restora.metrics import psnr
     from restora.perceive import assess, regions
@@ -289,12 +289,14 @@ def noise_under_jpeg(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         recipe = f"noise={sigma:.1f}" + (f",jpeg={q}" if rng.random() < 0.7 else "")
         a, _ = degrade(clean, recipe, seed=seed + i)
         regs = regions(a, assess(a, model), model)
-        steps = [s for s in plan(regs, jpeg_factor=False) if s.op == "noise"]
+        steps = [(s, f) for s, f in zip(plan(regs, jpeg_factor=False), plan(regs))
+                 if s.op == "noise"]
         bar.update(1)
         if not steps:
             continue
-        est, q = max(steps, key=lambda s: s.area).value, jpeg_quality(regs)
-        g = groups[0] if q is None else groups[1 + int(q >= JPEG_Q_SPLIT)]
+        step, factored = max(steps, key=lambda sf: sf[0].area)
+        est, k = step.value, factored.value / max(step.value, 1e-9)
+        g = groups[0] if k < 1.01 else groups[1 + int(k == NOISE_UNDER_JPEG[1])]
         rows[g].append([psnr(clean, bm3d.apply(a, {"sigma": min(k * est, 100.0)}))
                         for k in JPEG_NOISE_KS])
         truth[g].append(sigma / est)
