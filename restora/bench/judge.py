@@ -12,6 +12,7 @@ same per operator.
     python -m restora.bench.judge --scene-gate 60 --images runs/wallpapers   # the low-light gate
     python -m restora.bench.judge --veil-gate 300 --images runs/wallpapers --seed 7  # haze veil
     python -m restora.bench.judge --jpeg-noise 120 --images runs/wallpapers --seed 5  # σ, JPEG
+    python -m restora.bench.judge --haze-extent 400 --images runs/wallpapers --seed 9
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -160,11 +162,11 @@ def scene_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED, op: str =
 
 
 def _veil_states(photos: Sequence, n: int, model, seed: int, progress: bool = True,
-                 gray: bool = False):
+                 gray: bool = False, first_only: bool = False):
     """``n`` states the agent may plan haze in, each (round, image, clean crop, hazy?): random
     recipes on crops of ``photos``, haze added to half of them (with a mask on 30 %), seen as
     the first round sees them and, where the first round kept no haze step, as the second does;
-    ``gray``: the crops made grayscale first."""
+    ``gray``: the crops made grayscale first; ``first_only``: the first round's states only."""
     from tqdm import tqdm
 
     from restora.agent.loop import restore
@@ -189,9 +191,10 @@ def _veil_states(photos: Sequence, n: int, model, seed: int, progress: bool = Tr
             haze = RecipeItem("haze", float(np.round(rng.uniform(0.1, 1.0), 3)), {}, kind, cov)
             items = [haze, *items] if rng.random() < 0.5 else [*items, haze]
         a, _ = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1)))
-        r = restore(a, model=model, max_rounds=1, memory=False)
         states = [(1, a)]
-        if r.image is not a and not any(s.kept and s.op == "haze" for s in r.trace.steps):
+        r = None if first_only else restore(a, model=model, max_rounds=1, memory=False)
+        if r is not None and r.image is not a and \
+                not any(s.kept and s.op == "haze" for s in r.trace.steps):
             states.append((2, r.image))
         for rnd, x in states[: n - len(out)]:
             out.append((rnd, x, clean, hazy))
@@ -254,6 +257,58 @@ def veil_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
 
     grid("5th percentile ≥", VEIL_FLOORS, lambda r, v: r[2] >= VEIL_SEEN and r[4] >= v)
     grid("haze seen ≥", VEIL_SEENS, lambda r, v: r[2] >= v and r[4] >= VEIL_FLOOR)
+    return "\n".join(lines)
+
+
+EXTENT_BINS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.97)
+
+
+def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
+                progress: bool = True) -> str:
+    """Where a first-round haze step should act: on :func:`_veil_states`' first-round states
+    where the regions plan a haze step under a mask (the veil test did not pass), the step run
+    in its region and over the whole image, each judged as the loop judges it (on its box); per
+    share of the image the haze regions cover, the hazy / haze-free states and the summed ΔPSNR
+    (whole image, dB) of the kept steps, either way — how restora.agent.planner.HAZE_WHOLE_AREA
+    is chosen."""
+    from restora.agent import judge as J
+    from restora.agent.loop import apply_tool, step_box
+    from restora.agent.planner import implausible, plan, scene_plan
+    from restora.perceive import assess, regions
+    from restora.train.comparator import PSNR_CAP
+    from restora.train.perceiver import psnr
+
+    rows = []
+    for _, x, clean, hazy in _veil_states(photos, n, model, seed, progress, first_only=True):
+        scene = assess(x, model)
+        sp = scene_plan(x, scene, 1)
+        steps = [s for s in plan(regions(x, scene, model), add=sp["add"], whole_ops=frozenset())
+                 if s.op == "haze" and s.mask is not None]
+        if sp["whole_ops"] or not steps:
+            continue
+        step = max(steps, key=lambda s: s.area)
+        if implausible("haze", x, step.mask, scene.probs):
+            continue
+        tool, params = step.tools[0]
+        got = []
+        for mask in (step.mask, None):
+            b, _ = apply_tool(tool, params, x, mask)
+            box = step_box(mask, x.shape[:2])
+            ev = J.evidence(model, "haze", assess(x[box], model), assess(b[box], model), x[box],
+                            b[box], None if mask is None else mask[box])
+            got.append(psnr(b, clean, PSNR_CAP) - psnr(x, clean, PSNR_CAP)
+                       if J.decide(ev)[0] else 0.0)
+        rows.append((step.area, hazy, *got))
+    head = (f"{n} first-round states; a masked haze step is planned in {len(rows)}. Summed "
+            "ΔPSNR (dB) of the kept steps, the step in its region / over the whole image:")
+    lines = [head, "",
+             "| haze regions cover | hazy / haze-free | in its region | whole image |",
+             "|---|---:|---:|---:|"]
+    for lo, hi in pairwise(EXTENT_BINS):
+        g = [r for r in rows if lo <= r[0] < hi]
+        hz = sum(r[1] for r in g)
+        lines.append(f"| {lo:.0%}–{hi:.0%} | {hz} / {len(g) - hz} | "
+                     f"{sum(r[2] for r in g):+.1f} | {sum(r[3] for r in g):+.1f} |")
     return "\n".join(lines)
 
 
@@ -368,13 +423,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jpeg-noise", type=int, default=0, metavar="N",
                    help="instead: N noisy crops (most JPEG-compressed), and BM3D at multiples "
                         "of the noise σ the agent plans")
+    p.add_argument("--haze-extent", type=int, default=0, metavar="N",
+                   help="instead: N first-round states, and a masked haze step in its region "
+                        "against over the whole image")
     p.add_argument("--gray", action="store_true",
                    help="with --veil-gate: on grayscale crops of the photos")
     a = p.parse_args(argv)
-    if a.steps < 1 or min(a.scene_gate, a.veil_gate, a.jpeg_noise) < 0:
-        raise RestoraError("--steps must be at least 1; --scene-gate, --veil-gate and "
-                           "--jpeg-noise at least 0")
-    if a.scene_gate or a.veil_gate or a.jpeg_noise:
+    studies = (a.scene_gate, a.veil_gate, a.jpeg_noise, a.haze_extent)
+    if a.steps < 1 or min(studies) < 0:
+        raise RestoraError("--steps must be at least 1; --scene-gate, --veil-gate, --jpeg-noise "
+                           "and --haze-extent at least 0")
+    if any(studies):
         import torch
 
         from restora.perceive import load_model
@@ -384,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model()
         study = scene_gate(photos, a.scene_gate, model, a.seed) if a.scene_gate else \
             veil_gate(photos, a.veil_gate, model, a.seed, gray=a.gray) if a.veil_gate else \
-            noise_under_jpeg(photos, a.jpeg_noise, model, a.seed)
+            noise_under_jpeg(photos, a.jpeg_noise, model, a.seed) if a.jpeg_noise else \
+            haze_extent(photos, a.haze_extent, model, a.seed)
         print(f"{where}, seed {a.seed}: {study}")
         return 0
     if a.cache is not None and a.cache.exists():
