@@ -266,14 +266,14 @@ EXTENT_BINS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.97)
 def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                 progress: bool = True) -> str:
     """Where a first-round haze step should act: on :func:`_veil_states`' first-round states
-    where the regions plan a haze step under a mask (the veil test did not pass), the step run
+    where the regions plan a haze step under a mask, the step run
     in its region and over the whole image, each judged as the loop judges it (on its box); per
     share of the image the haze regions cover, the hazy / haze-free states and the summed ΔPSNR
     (whole image, dB) of the kept steps, either way — how restora.agent.planner.HAZE_WHOLE_AREA
     is chosen."""
     from restora.agent import judge as J
     from restora.agent.loop import apply_tool, step_box
-    from restora.agent.planner import implausible, plan, scene_plan
+    from restora.agent.planner import implausible, plan
     from restora.perceive import assess, regions
     from restora.train.comparator import PSNR_CAP
     from restora.train.perceiver import psnr
@@ -281,10 +281,9 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     rows = []
     for _, x, clean, hazy in _veil_states(photos, n, model, seed, progress, first_only=True):
         scene = assess(x, model)
-        sp = scene_plan(x, scene, 1)
-        steps = [s for s in plan(regions(x, scene, model), add=sp["add"], whole_ops=frozenset())
+        steps = [s for s in plan(regions(x, scene, model), whole_ops=frozenset())
                  if s.op == "haze" and s.mask is not None]
-        if sp["whole_ops"] or not steps:
+        if not steps:
             continue
         step = max(steps, key=lambda s: s.area)
         if implausible("haze", x, step.mask, scene.probs):
