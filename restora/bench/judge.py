@@ -7,12 +7,17 @@ per judge rule: how many steps it keeps, their summed ΔPSNR, the share of harmf
 it keeps, the share of useful steps (≥ 1 dB) it refuses, and the worst step it keeps; then the
 same per operator.
 
+The other options are the studies that chose the planner's limits, each on the agent's own
+states: the low-light scene gate (``--scene-gate``), the veil test that adds a whole-image haze
+step (``--veil-gate``, ``--gray`` for grayscale crops), the noise σ under JPEG
+(``--jpeg-noise``) and where a first-round haze step acts (``--haze-extent``).
+
     python -m restora.bench.judge --steps 300            # held-out scikit-image photos
     python -m restora.bench.judge --steps 300 --images runs/wallpapers --seed 1
-    python -m restora.bench.judge --scene-gate 60 --images runs/wallpapers   # the low-light gate
-    python -m restora.bench.judge --veil-gate 300 --images runs/wallpapers --seed 7  # haze veil
-    python -m restora.bench.judge --jpeg-noise 120 --images runs/wallpapers --seed 5  # σ, JPEG
-    python -m restora.bench.judge --haze-extent 400 --images runs/wallpapers --seed 9
+    python -m restora.bench.judge --scene-gate 60 --images runs/wallpapers
+    python -m restora.bench.judge --veil-gate 300 --images runs/wallpapers --seed 7
+    python -m restora.bench.judge --jpeg-noise 120 --images runs/wallpapers --seed 5
+    python -m restora.bench.judge --haze-extent 2000 --images runs/wallpapers --seed 9
 """
 
 from __future__ import annotations
