@@ -409,6 +409,17 @@ def _photos(folder: Path | None) -> tuple[list, str]:
     return photos, f"the {len(photos)} held-out scikit-image photos"
 
 
+# The planning studies (instead of the judge's table): option → what N counts.
+STUDIES = {
+    "scene-gate": "regional low-light steps, and how the planner's scene-wide check sorts them",
+    "veil-gate": "states the agent may plan haze in, and what the planner's veil test adds there",
+    "jpeg-noise": "noisy crops (most JPEG-compressed), and BM3D at multiples of the noise σ the "
+                  "agent plans",
+    "haze-extent": "first-round states, and a masked haze step in its region against over the "
+                   "whole image",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m restora.bench.judge", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -418,37 +429,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=STEP_SEED)
     p.add_argument("--cache", type=Path, default=None,
                    help="keep the drawn steps in this JSON file and reuse them")
-    p.add_argument("--scene-gate", type=int, default=0, metavar="N",
-                   help="instead: N regional low-light steps, and how the planner's scene-wide "
-                        "check sorts them")
-    p.add_argument("--veil-gate", type=int, default=0, metavar="N",
-                   help="instead: N states the agent may plan haze in, and what the planner's "
-                        "veil test adds there")
-    p.add_argument("--jpeg-noise", type=int, default=0, metavar="N",
-                   help="instead: N noisy crops (most JPEG-compressed), and BM3D at multiples "
-                        "of the noise σ the agent plans")
-    p.add_argument("--haze-extent", type=int, default=0, metavar="N",
-                   help="instead: N first-round states, and a masked haze step in its region "
-                        "against over the whole image")
+    for flag, what in STUDIES.items():
+        p.add_argument(f"--{flag}", type=int, default=0, metavar="N", help=f"instead: N {what}")
     p.add_argument("--gray", action="store_true",
                    help="with --veil-gate: on grayscale crops of the photos")
     a = p.parse_args(argv)
-    studies = (a.scene_gate, a.veil_gate, a.jpeg_noise, a.haze_extent)
-    if a.steps < 1 or min(studies) < 0:
-        raise RestoraError("--steps must be at least 1; --scene-gate, --veil-gate, --jpeg-noise "
-                           "and --haze-extent at least 0")
-    if any(studies):
+    sizes = {flag: getattr(a, flag.replace("-", "_")) for flag in STUDIES}
+    if a.steps < 1 or min(sizes.values()) < 0:
+        raise RestoraError("--steps must be at least 1, and "
+                           + ", ".join(f"--{f}" for f in STUDIES) + " at least 0")
+    chosen = [f for f, n in sizes.items() if n]
+    if chosen:
         import torch
 
         from restora.perceive import load_model
 
         torch.manual_seed(0)
         photos, where = _photos(a.images)
-        model = load_model()
-        study = scene_gate(photos, a.scene_gate, model, a.seed) if a.scene_gate else \
-            veil_gate(photos, a.veil_gate, model, a.seed, gray=a.gray) if a.veil_gate else \
-            noise_under_jpeg(photos, a.jpeg_noise, model, a.seed) if a.jpeg_noise else \
-            haze_extent(photos, a.haze_extent, model, a.seed)
+        n, model = sizes[chosen[0]], load_model()
+        study = {"scene-gate": lambda: scene_gate(photos, n, model, a.seed),
+                 "veil-gate": lambda: veil_gate(photos, n, model, a.seed, gray=a.gray),
+                 "jpeg-noise": lambda: noise_under_jpeg(photos, n, model, a.seed),
+                 "haze-extent": lambda: haze_extent(photos, n, model, a.seed)}[chosen[0]]()
         print(f"{where}, seed {a.seed}: {study}")
         return 0
     if a.cache is not None and a.cache.exists():
