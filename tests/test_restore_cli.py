@@ -89,6 +89,13 @@ def test_report_shows_steps_thumbnails_and_escapes(tmp_path, small):
     assert "the input was returned" in text and "0 of 1 step in the result" in text
     assert final_quality(tr) == 0.4 and steps_kept(tr) == 0
 
+    from restora.agent.planner import VEIL_REGION
+
+    tr.steps.append(StepRecord(1, "haze", VEIL_REGION, 1.0, 0.1, "beta 1.5 per unit depth"))
+    assert "haze on the whole image (the dark channel shows a veil)" in \
+        render_report(res, before=img, source_name="p.png")
+    assert "haze on the whole image (veil test)" in tr.summary()
+
 
 def test_restore_cli_writes_image_json_report(env, capsys):
     rc = main(["restore", "in.png", "-o", "out.png", "--json", "t.json", "--report", "r.html",
