@@ -216,9 +216,10 @@ def scene_params(tool: Tool, params: dict, img: np.ndarray) -> dict:
 # JPEG compression after the noise (the usual order in a camera) smooths it into blotches the
 # perceiver reads as about half their σ, and BM3D at the read σ leaves them: where JPEG is found
 # in the noise's own regions, the noise step denoises at a multiple of the estimate, the larger
-# the lower the JPEG quality (the regions' estimate, area-weighted: below JPEG_Q_SPLIT or not). Chosen on noisy
-# crops of the training photos, the lower end of each plateau (python -m restora.bench.judge
-# --jpeg-noise 120 --images runs/wallpapers --seed 5; held-out check: --jpeg-noise 80 --seed 6).
+# the lower the JPEG quality (the regions' estimate, area-weighted: below JPEG_Q_SPLIT or not).
+# Chosen on noisy crops of the training photos, the lower end of each plateau (python -m
+# restora.bench.judge --jpeg-noise 120 --images runs/wallpapers --seed 5; held-out check:
+# --jpeg-noise 80 --seed 6).
 JPEG_Q_SPLIT = 40.0
 NOISE_UNDER_JPEG = (3.0, 2.5)  # (quality below JPEG_Q_SPLIT, at or above)
 
