@@ -578,3 +578,15 @@ def test_noise_beside_jpeg_is_not_denoised_as_if_compressed():
     (step,) = [s for s in plan([noise, jpeg]) if s.op == "noise"]
     (alone,) = [s for s in plan([noise]) if s.op == "noise"]
     assert step.value == pytest.approx(alone.value)
+
+
+def test_a_clean_gray_brick_wall_passes_the_veil_limits_only_the_perceiver_guards():
+    """A known limit, stated in the planner and BENCHMARKS: in a grayscale photo of a pale wall
+    the dark channel is high without haze, and only VEIL_SEEN keeps the test from firing."""
+    from restora.agent.planner import VEIL_FLOOR, VEIL_MIN, veil, veiled
+    from restora.data import skimage_photos
+
+    brick = dict(skimage_photos(512))["brick"]
+    med, low = veil(brick)
+    assert med >= VEIL_MIN and low >= VEIL_FLOOR
+    assert veiled(brick, Assess([Det("haze", prob=0.01)])) == []

@@ -134,9 +134,9 @@ def implausible(op: str, img: np.ndarray, mask: np.ndarray | None,
     return ""
 
 
-# Haze hides from the perceiver under noise, rain or low light (the composite suite: global haze
-# probabilities of 0.06–0.36 on photos under haze β ≈ 1.5) but not from the dark channel, which a
-# veil lifts everywhere. Where no region shows haze, a haze step over the whole image is planned
+# Haze hides from the perceiver under noise, rain or low light (on the composite suite's hazy
+# photos its global haze probability stays well below its threshold) but not from the dark
+# channel, which a veil lifts everywhere. Where no region shows haze, a haze step over the whole image is planned
 # when the perceiver gives haze at least VEIL_SEEN in the whole image (a pale wall lifts the dark
 # channel too, and the perceiver then says ~0) and, in the lightly smoothed image (noise no
 # longer pulls the minima down), the median dark channel is ≥ VEIL_MIN and its 5th percentile
@@ -146,8 +146,8 @@ def implausible(op: str, img: np.ndarray, mask: np.ndarray | None,
 # through the step judge on the agent's states of the training photos, in colour and in
 # grayscale alike: python -m restora.bench.judge --veil-gate 300 --images runs/wallpapers
 # --seed 7, and the same with --gray. (A grayscale photo has only its shadows to keep its dark
-# channel low, so a pale gray wall reads as veiled: a gray brick wall has a median of 0.38 and a
-# 5th percentile of 0.36. There, only the perceiver's VEIL_SEEN guards.)
+# channel low, so a pale gray wall reads as veiled: the clean scikit-image brick photo passes
+# the dark-channel limits, tests/test_agent.py. There, only the perceiver's VEIL_SEEN guards.)
 VEIL_MIN = 0.35
 VEIL_SEEN = 0.05
 VEIL_FLOOR = 0.1
@@ -156,7 +156,7 @@ VEIL_REGION = -1  # PlannedStep.region of a step the veil test added: the whole 
 
 def smooth_dark(img: np.ndarray) -> np.ndarray:
     """The dark channel (15 px) of ``img`` smoothed by a 2-px Gaussian, so that noise does not
-    pull its minima down (σ 25 noise lowers the plain dark channel of a hazy photo by ~0.2)."""
+    pull its minima down (the minimum of a noisy window is set by its noise)."""
     import cv2
 
     from restora.tools.classical.dehaze import dark_channel
