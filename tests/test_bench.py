@@ -70,3 +70,16 @@ def test_classical_baselines_never_use_the_learned_network(monkeypatch):
 
     for op in ("noise", "haze", "jpeg", "low_light"):
         assert methods._classical(op) and not {t.name for t in methods._classical(op)} & LEARNED
+
+
+def test_table_gives_the_composite_groups_their_mean_rows():
+    def rec(case, image, psnr):
+        return runner.Record("composite", case, image, "", "agent", 10.0, 0.5, psnr, 0.6, 5.0,
+                             1.0, 10.0)
+
+    records = [rec("A: x", "p", 20.0), rec("A: y", "p", 24.0), rec("B: z", "p", 30.0)]
+    text = runner.table(records)
+    assert "| **group A** | 10.00 / 0.500 | 22.00 / 0.600 |" in text
+    assert "| **group B** | 10.00 / 0.500 | 30.00 / 0.600 |" in text
+    assert "| **average** | 10.00 / 0.500 | 24.67 / 0.600 |" in text
+    assert "**group" not in runner.table([rec("noise σ25", "p", 20.0)])

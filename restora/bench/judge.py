@@ -208,6 +208,22 @@ def _veil_states(photos: Sequence, n: int, model, seed: int, progress: bool = Tr
     return out
 
 
+def _kept_gain(model, op: str, x: np.ndarray, b: np.ndarray, clean: np.ndarray,
+               mask: np.ndarray | None) -> float:
+    """ΔPSNR (whole image, dB) of a step that turned ``x`` into ``b`` under ``mask`` if the
+    loop's judge keeps it (judged on the step's box, as the loop judges), else 0."""
+    from restora.agent import judge as J
+    from restora.agent.loop import step_box
+    from restora.perceive import assess
+    from restora.train.comparator import PSNR_CAP
+    from restora.train.perceiver import psnr
+
+    box = step_box(mask, x.shape[:2])
+    ev = J.evidence(model, op, assess(x[box], model), assess(b[box], model), x[box], b[box],
+                    None if mask is None else mask[box])
+    return psnr(b, clean, PSNR_CAP) - psnr(x, clean, PSNR_CAP) if J.decide(ev)[0] else 0.0
+
+
 VEIL_SEENS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 VEIL_MINS = (0.3, 0.35, 0.4, 0.45)
 VEIL_FLOORS = (0.0, 0.05, 0.1, 0.15)
@@ -220,25 +236,22 @@ def veil_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     whole-image dehazing step each (seen, median) pair of limits adds, judged as the loop judges
     it; per round, how many are hazy / not, and the summed ΔPSNR of the kept steps. ``gray``:
     on grayscale crops of the photos."""
-    from restora.agent import judge as J
-    from restora.agent.planner import VEIL_FLOOR, VEIL_SEEN, plan, tool_params, veil
-    from restora.degrade.operators import OPERATORS
-    from restora.perceive import assess, regions
-    from restora.tools import get_tool
-    from restora.train.comparator import PSNR_CAP
-    from restora.train.perceiver import psnr
+    from restora.agent.loop import apply_tool
+    from restora.agent.planner import VEIL_FLOOR, VEIL_SEEN, plan, veil
+    from restora.perceive import _detection, assess, regions
 
-    tool, prim = get_tool("dehaze_dcp"), OPERATORS["haze"].primary
     rows = []
     for rnd, x, clean, hazy in _veil_states(photos, n, model, seed, progress, gray):
         scene = assess(x, model)
-        if any(s.op == "haze" for s in plan(regions(x, scene, model))):
+        regs = regions(x, scene, model)
+        if any(s.op == "haze" for s in plan(regs)):
             continue
-        beta = float(np.clip(prim.at(scene.severities["haze"]), *prim.valid))
-        b = tool.apply(x, tool_params(tool, "haze", prim.name, beta))
-        ev = J.evidence(model, "haze", scene, assess(b, model), x, b, None)
-        rows.append((rnd, hazy, float(scene.probs["haze"]), *veil(x), J.decide(ev)[0],
-                     psnr(b, clean, PSNR_CAP) - psnr(x, clean, PSNR_CAP)))
+        p = float(scene.probs["haze"])  # the step veiled() would add, whatever its limits
+        det = _detection("haze", p, float(scene.severities["haze"]))
+        (step,) = [s for s in plan(regs, add=[det]) if s.op == "haze"]
+        tool, params = step.tools[0]
+        b, _ = apply_tool(tool, params, x, None)
+        rows.append((rnd, hazy, p, *veil(x), _kept_gain(model, "haze", x, b, clean, None)))
     head = (f"{n} states of {'grayscale' if gray else 'the'} crops; the regions plan no haze "
             f"in {len(rows)}. Per round: hazy / haze-free "
             "states the veil test adds a whole-image dehazing step to, and the summed ΔPSNR "
@@ -256,7 +269,7 @@ def veil_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                 for vm in VEIL_MINS:
                     g = [r for r in rows if r[0] == rnd and pick(r, v) and r[3] >= vm]
                     hz = sum(r[1] for r in g)
-                    cells.append(f"{hz} / {len(g) - hz}: {sum(r[6] for r in g if r[5]):+.1f}")
+                    cells.append(f"{hz} / {len(g) - hz}: {sum(r[5] for r in g):+.1f}")
                 lines.append(f"| {rnd} | {v:g} | " + " | ".join(cells) + " |")
         lines.append("")
 
@@ -274,14 +287,11 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     where the regions plan a haze step under a mask, the step run
     in its region and over the whole image, each judged as the loop judges it (on its box); per
     share of the image the haze regions cover, the hazy / haze-free states and the summed ΔPSNR
-    (whole image, dB) of the kept steps, either way — how restora.agent.planner.HAZE_WHOLE_AREA
-    is chosen."""
-    from restora.agent import judge as J
-    from restora.agent.loop import apply_tool, step_box
+    (whole image, dB) of the kept steps, either way — the check of
+    restora.agent.planner.scene_plan's first-round whole-image haze."""
+    from restora.agent.loop import apply_tool
     from restora.agent.planner import implausible, plan
     from restora.perceive import assess, regions
-    from restora.train.comparator import PSNR_CAP
-    from restora.train.perceiver import psnr
 
     rows = []
     for _, x, clean, hazy in _veil_states(photos, n, model, seed, progress, first_only=True):
@@ -294,24 +304,19 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         if implausible("haze", x, step.mask, scene.probs):
             continue
         tool, params = step.tools[0]
-        got = []
-        for mask in (step.mask, None):
-            b, _ = apply_tool(tool, params, x, mask)
-            box = step_box(mask, x.shape[:2])
-            ev = J.evidence(model, "haze", assess(x[box], model), assess(b[box], model), x[box],
-                            b[box], None if mask is None else mask[box])
-            got.append(psnr(b, clean, PSNR_CAP) - psnr(x, clean, PSNR_CAP)
-                       if J.decide(ev)[0] else 0.0)
+        got = [_kept_gain(model, "haze", x, apply_tool(tool, params, x, mask)[0], clean, mask)
+               for mask in (step.mask, None)]
         rows.append((step.area, hazy, *got))
     head = (f"{n} first-round states; a masked haze step is planned in {len(rows)}. Summed "
             "ΔPSNR (dB) of the kept steps, the step in its region / over the whole image:")
     lines = [head, "",
              "| haze regions cover | hazy / haze-free | in its region | whole image |",
              "|---|---:|---:|---:|"]
-    for lo, hi in pairwise(EXTENT_BINS):
+    bins = [(f"{lo:.0%}–{hi:.0%}", lo, hi) for lo, hi in pairwise(EXTENT_BINS)]
+    for name, lo, hi in [*bins, ("**all**", EXTENT_BINS[0], EXTENT_BINS[-1])]:
         g = [r for r in rows if lo <= r[0] < hi]
         hz = sum(r[1] for r in g)
-        lines.append(f"| {lo:.0%}–{hi:.0%} | {hz} / {len(g) - hz} | "
+        lines.append(f"| {name} | {hz} / {len(g) - hz} | "
                      f"{sum(r[2] for r in g):+.1f} | {sum(r[3] for r in g):+.1f} |")
     return "\n".join(lines)
 
@@ -354,8 +359,9 @@ def noise_under_jpeg(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         if not steps:
             continue
         step, factored = max(steps, key=lambda sf: sf[0].area)
-        est, k = step.value, factored.value / max(step.value, 1e-9)
-        g = groups[0] if k < 1.01 else groups[1 + int(k == NOISE_UNDER_JPEG[1])]
+        est, applied = step.value, factored.value / max(step.value, 1e-9)
+        g = groups[0] if applied < 1.01 else \
+            groups[1 + int(abs(applied - NOISE_UNDER_JPEG[1]) < 1e-6)]
         rows[g].append([psnr(clean, bm3d.apply(a, {"sigma": min(k * est, 100.0)}))
                         for k in JPEG_NOISE_KS])
         truth[g].append(sigma / est)

@@ -139,10 +139,15 @@ def table(records: list[Record]) -> str:
         vals = [getattr(r, key) for r in rs if np.isfinite(getattr(r, key))]
         return float(np.mean(vals)) if vals else float("nan")
 
+    # cases named "A: …", "B: …" (the composite suite's groups) get a mean row per group
+    groups = list(dict.fromkeys(c.split(":")[0] for c in cases)) \
+        if all(":" in c for c in cases) else []
     head = "| case | input | " + " | ".join(methods) + " |"
     lines = [head, "|---" * (len(methods) + 2) + "|"]
-    for case in [*cases, "**average**"]:
-        sel = records if case == "**average**" else [r for r in records if r.case == case]
+    for case in [*cases, *(f"**group {g}**" for g in groups), "**average**"]:
+        sel = records if case == "**average**" else \
+            [r for r in records if r.case.split(":")[0] == case[8:-2]] \
+            if case.startswith("**group ") else [r for r in records if r.case == case]
         row = [case, f"{mean(sel, 'psnr_in'):.2f} / {mean(sel, 'ssim_in'):.3f}"]
         for m in methods:
             rs = [r for r in sel if r.method == m]
