@@ -84,7 +84,7 @@ def _union(masks: list[np.ndarray]) -> np.ndarray:
 # every hazy one a mean dark channel (15 px) ≥ 0.36; the limits leave a margin. (The check reads
 # the image as the step finds it, after the round's denoising; the lightly smoothed dark channel
 # of the veil test, which noise does not pull down, let a haze detection on 4 % of a denoised
-# photo through, and its whole-image dehazing cost 7.6 dB.)
+# photo through, and its whole-image dehazing left that photo far below its input.)
 LOW_LIGHT_MAX_P95 = 0.35
 HAZE_MIN_DARK = 0.25
 SATURATION_MIN_CHROMA = 0.01  # below this (a gray image) there is no colour left to restore
