@@ -311,7 +311,12 @@ def test_physical_checks_veto_light_and_haze_where_the_image_says_otherwise():
     assert implausible("noise", img, None) == ""
     gray = np.repeat(img.mean(2, keepdims=True), 3, 2)
     assert "no colour" in implausible("saturation", gray, None)
-    assert implausible("saturation", img, None) == ""
+    faded = 0.3 * img + 0.7 * img.mean(2, keepdims=True)
+    assert implausible("saturation", faded, None) == ""
+    vivid = faded.copy()
+    vivid[:20, :20] = (0.85, 0.1, 0.1)  # a red object: 4 % of the image, the 99th percentile
+    assert "already vivid" in implausible("saturation", vivid, None)
+    assert implausible("saturation", vivid, None, vivid=False) == ""
     # a dark region in an image whose whole shows no low light: a dark object
     half = np.zeros(img.shape[:2], bool)
     half[:, : img.shape[1] // 2] = True
@@ -502,6 +507,20 @@ def test_veil_test_adds_the_whole_image_haze_the_regions_missed(photo):
     assert len(steps) == 1 and steps[0].mask is not None and steps[0].region == 0
 
 
+def test_colour_gate_bench_sorts_colour_boost_steps(photo):
+    from restora.bench import judge as B
+    from restora.errors import RestoraError
+    from restora.perceive import load_model
+
+    crop = np.ascontiguousarray(photo[:128, :128])
+    try:
+        text = B.colour_gate([crop], 1, load_model(), seed=3, progress=False)
+    except RestoraError as e:  # the perceiver may never plan a colour boost here
+        assert "colour-boost steps in 200 draws" in str(e)
+    else:
+        assert "1 colour-boost steps" in text and "| 0.5 |" in text and "| any |" in text
+
+
 def test_veil_gate_bench_prints_its_grids(photo):
     from restora.bench import judge as B
     from restora.perceive import load_model
@@ -590,3 +609,59 @@ def test_a_clean_gray_brick_wall_passes_the_veil_limits_only_the_perceiver_guard
     med, low = veil(brick)
     assert med >= VEIL_MIN and low >= VEIL_FLOOR
     assert veiled(brick, Assess([Det("haze", prob=0.01)])) == []
+
+
+def test_a_noise_step_grows_over_the_noise_its_region_left_out(photo):
+    from restora.agent.planner import PlannedStep, grow_noise_mask, ready
+    from restora.degrade import degrade
+
+    noisy, label = degrade(photo, "noise=25@half", seed=4)
+    truth = np.asarray(label.masks["noise"]) > 0
+    planned = ndimage_erode(truth, 24)  # the region less a 24-px band along its edge
+    grown = grow_noise_mask(noisy, planned)
+    assert grown[planned].all()
+    # the band is (mostly) taken back, the clean side (mostly) left alone
+    band = truth & ~planned
+    assert grown[band].mean() > 0.8, grown[band].mean()
+    assert grown[~truth].mean() < 0.25, grown[~truth].mean()
+    # the loop's check grows a masked noise step, leaves a haze step's mask as planned
+    step = PlannedStep("noise", 0, planned.copy(), float(planned.mean()), 0.9, 0.5, "sigma",
+                       25.0, "/255")
+    assert ready(step, noisy, {"noise": 0.9}) == "" and step.mask.sum() > planned.sum()
+    assert step.area == float(step.mask.mean())
+    haze = PlannedStep("haze", 0, planned.copy(), float(planned.mean()), 0.9, 0.5, "beta", 1.0,
+                       "")
+    ready(haze, noisy, {"haze": 0.9})
+    assert (haze.mask == planned).all()
+
+
+def ndimage_erode(mask: np.ndarray, px: int) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.binary_erosion(mask, iterations=px)
+
+
+def test_noise_extent_bench_compares_planned_grown_and_whole_masks(photo):
+    from restora.bench import judge as B
+    from restora.errors import RestoraError
+    from restora.perceive import load_model
+
+    crop = np.ascontiguousarray(photo[:160, :160])
+    try:
+        text = B.noise_extent([crop], 1, load_model(), seed=2, progress=False)
+    except RestoraError as e:  # the perceiver may never plan a masked noise step here
+        assert "masked noise steps in 100 draws" in str(e)
+    else:
+        assert "| planned mask |" in text and "| whole image |" in text
+        assert f"| grown, match {B.NOISE_MATCHES[0]:g}, reach {B.NOISE_REACHES[0]:g} |" in text
+
+
+def test_haze_extent_bench_first_and_later_rounds(photo):
+    from restora.bench import judge as B
+    from restora.perceive import load_model
+
+    crop = np.ascontiguousarray(photo[:128, :128])
+    first = B.haze_extent([crop], 2, load_model(), seed=3, progress=False)
+    later = B.haze_extent([crop], 2, load_model(), seed=3, progress=False, late=True)
+    assert "2 first-round states" in first and "| **all** |" in first
+    assert "2 states (both rounds)" in later and "of the second-round ones" in later

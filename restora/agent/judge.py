@@ -201,9 +201,18 @@ def removed(ev: StepEvidence) -> bool:
     return ev.probs_before.get(ev.op, 0.0) >= SEEN > ev.probs_after.get(ev.op, 0.0)
 
 
+def emerged(ev: StepEvidence) -> str:
+    """A reliably recognised degradation other than the step's own that the perceiver did not
+    see before the step and sees after it (noise or grain the step amplified), or ""."""
+    for op in sorted(RELIABLE - {ev.op}):
+        if ev.probs_before.get(op, 0.0) < SEEN <= ev.probs_after.get(op, 0.0):
+            return op
+    return ""
+
+
 def decide(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
            op_margins: bool = True, quality_slack: float | None = None,
-           weather: bool = True) -> tuple[bool, str, bool]:
+           weather: bool = True, emerge: bool = False) -> tuple[bool, str, bool]:
     """(keep?, why not, sure?) for one tried step. Always: the fidelity guard. Then, with
     ``reperceive`` (the perceiver looks again, as RAR's assessment does after each step): a step
     on a reliably recognised degradation that it removed is kept, and surely so (no need to try
@@ -224,6 +233,10 @@ def decide(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
         return False, ev.fidelity_why, False
     if reperceive and ev.op in RELIABLE and removed(ev):
         return True, "", True
+    if reperceive and emerge and (new := emerged(ev)):
+        why = (f"{new.replace('_', ' ')} appeared after the step "
+               f"({ev.probs_before.get(new, 0.0):.0%} → {ev.probs_after[new]:.0%})")
+        return False, why, False
     if reperceive and weather and ev.op in WEATHER:
         pb, pa = ev.probs_before.get(ev.op, 0.0), ev.probs_after.get(ev.op, 0.0)
         if pb < SEEN:

@@ -20,7 +20,7 @@ from restora._image import as_image
 from restora.agent import judge as J
 from restora.agent.fuse import apply_in_region, bbox, feather_px, fits_one_tile
 from restora.agent.memory import Memory, signature
-from restora.agent.planner import PlannedStep, implausible, plan, scene_params, scene_plan
+from restora.agent.planner import PlannedStep, plan, ready, scene_params, scene_plan
 from restora.agent.trace import Attempt, StepRecord, Trace
 from restora.tools import LEARNED
 
@@ -83,7 +83,7 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
             break
         n_kept = 0
         for step in steps:
-            why = implausible(step.op, current, step.mask, scene.probs)
+            why = ready(step, current, scene.probs)
             if why:  # a physical check contradicts the detection: not tried
                 rec = StepRecord(rnd, step.op, step.region, step.area, step.prob,
                                  f"{step.param} {step.value:.3g} {step.unit}", vetoed=why)

@@ -108,6 +108,8 @@ def rules() -> dict[str, Callable[[dict], bool]]:
         "shipped without the weather rule": lambda s: J.decide_dict(s, weather=False)[0],
         "shipped + the quality rule (not shipped)":
             lambda s: J.decide_dict(s, quality_slack=0.02)[0],
+        "shipped + no new noise or JPEG":
+            lambda s: J.decide_dict(s, emerge=True)[0],
     }
 
 
@@ -282,19 +284,24 @@ EXTENT_BINS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.97)
 
 
 def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
-                progress: bool = True) -> str:
+                progress: bool = True, late: bool = False) -> str:
     """Where a first-round haze step should act: on :func:`_veil_states`' first-round states
     where the regions plan a haze step under a mask, the step run
     in its region and over the whole image, each judged as the loop judges it (on its box); per
     share of the image the haze regions cover, the hazy / haze-free states and the summed ΔPSNR
     (whole image, dB) of the kept steps, either way — the check of
-    restora.agent.planner.scene_plan's first-round whole-image haze."""
+    restora.agent.planner.scene_plan's first-round whole-image haze. ``late``: the same on the
+    second-round states of :func:`_veil_states` (the first round kept no haze step), where the
+    loop plans haze in its region."""
     from restora.agent.loop import apply_tool
     from restora.agent.planner import implausible, plan
     from restora.perceive import assess, regions
 
     rows = []
-    for _, x, clean, hazy in _veil_states(photos, n, model, seed, progress, first_only=True):
+    for rnd, x, clean, hazy in _veil_states(photos, n, model, seed, progress,
+                                            first_only=not late):
+        if late and rnd == 1:
+            continue
         scene = assess(x, model)
         steps = [s for s in plan(regions(x, scene, model), whole_ops=frozenset())
                  if s.op == "haze" and s.mask is not None]
@@ -307,7 +314,8 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         got = [_kept_gain(model, "haze", x, apply_tool(tool, params, x, mask)[0], clean, mask)
                for mask in (step.mask, None)]
         rows.append((step.area, hazy, *got))
-    head = (f"{n} first-round states; a masked haze step is planned in {len(rows)}. Summed "
+    head = (f"{n} {'states (both rounds)' if late else 'first-round states'}; a masked haze "
+            f"step is planned in {len(rows)}{' of the second-round ones' if late else ''}. Summed "
             "ΔPSNR (dB) of the kept steps, the step in its region / over the whole image:")
     lines = [head, "",
              "| haze regions cover | hazy / haze-free | in its region | whole image |",
@@ -318,6 +326,136 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         hz = sum(r[1] for r in g)
         lines.append(f"| {name} | {hz} / {len(g) - hz} | "
                      f"{sum(r[2] for r in g):+.1f} | {sum(r[3] for r in g):+.1f} |")
+    return "\n".join(lines)
+
+
+NOISE_MATCHES = (0.5, 0.7)
+NOISE_REACHES = (0.05, 0.1, 0.2)
+
+
+def noise_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
+                 progress: bool = True) -> str:
+    """How far a masked noise step should reach (restora.agent.planner.grow_noise_mask): ``n``
+    crops of ``photos`` with Gaussian noise (severity 0.2–1) under a random mask (30–70 % of the
+    crop), JPEG-compressed after it on a third; on each, the largest masked noise step the agent
+    plans, run by its first tool under the planned mask, under the mask grown at each
+    (match, reach), and over the whole image. Mean PSNR (dB) of the whole crop and of the
+    pixels the noise did not touch."""
+    from tqdm import tqdm
+
+    from restora.agent.loop import apply_tool
+    from restora.agent.planner import NOISE_GROWS, grow_noise_mask, plan
+    from restora.degrade import degrade, masks
+    from restora.degrade.recipe import RecipeItem
+    from restora.metrics import psnr
+    from restora.perceive import assess, regions
+    from restora.train.comparator import PSNR_CAP, _crop
+
+    rng = np.random.default_rng(seed)
+    variants = [("planned mask", None), *[(f"grown, match {m:g}, reach {r:g}", (m, r))
+                                          for r in NOISE_REACHES for m in NOISE_MATCHES],
+                ("whole image", "whole")]
+    rows: list[list[tuple[float, float]]] = []
+    bar = tqdm(total=n, desc="noise steps", disable=not progress)
+    for _ in range(100 * n):
+        if len(rows) >= n:
+            break
+        clean = _crop(rng, photos[int(rng.integers(len(photos)))])
+        items = [RecipeItem("noise", float(np.round(rng.uniform(0.2, 1.0), 3)), {},
+                            str(rng.choice(masks.KINDS)), float(np.round(rng.uniform(0.3, 0.7), 2)))]
+        if rng.random() < 1 / 3:
+            items.append(RecipeItem("jpeg", float(np.round(rng.uniform(0.2, 0.8), 3)), {}))
+        x, label = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1)))
+        calm = np.asarray(label.masks["noise"]) <= 0
+        steps = [s for s in plan(regions(x, assess(x, model), model))
+                 if s.op in NOISE_GROWS and s.mask is not None]
+        if not steps or not calm.any():
+            continue
+        step = max(steps, key=lambda s: s.area)
+        tool, params = step.tools[0]
+        got = []
+        for _, v in variants:
+            mask = step.mask if v is None else None if v == "whole" else \
+                grow_noise_mask(x, step.mask, *v)
+            b = apply_tool(tool, params, x, mask)[0]
+            got.append((min(psnr(clean, b), PSNR_CAP),
+                        min(psnr(clean[calm][None], b[calm][None]), PSNR_CAP)))
+        rows.append(got)
+        bar.update(1)
+    bar.close()
+    if len(rows) < n:
+        raise RestoraError(f"only {len(rows)} masked noise steps in {100 * n} draws")
+    r = np.array(rows)
+    lines = [(f"{n} crops with noise under a mask (JPEG after it on a third) where the agent plans "
+              "a masked noise step; its first tool under each mask, mean PSNR (dB):"), "",
+             "| mask | whole crop | pixels the noise did not touch (min) |", "|---|---:|---:|"]
+    for i, (name, _) in enumerate(variants):
+        lines.append(f"| {name} | {r[:, i, 0].mean():.2f} | {r[:, i, 1].mean():.2f} "
+                     f"({r[:, i, 1].min():.2f}) |")
+    return "\n".join(lines)
+
+
+COLOUR_P99S = (0.3, 0.4, 0.5, 0.6, 0.7, 1.01)
+
+
+def colour_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
+                progress: bool = True) -> str:
+    """How restora.agent.planner's vivid-colour check (SATURATION_MAX_P99) sorts the agent's
+    colour-boost steps: random recipes on crops of ``photos``, a colour loss (severity 0.2–1)
+    in half of them, until ``n`` saturation steps are planned (the other checks of
+    :func:`implausible` passed); each run and judged as the loop judges it. Per limit on the
+    99th percentile of the region's chroma: faded / not faded steps let through, and the
+    summed ΔPSNR (dB) of those the judge keeps."""
+    from tqdm import tqdm
+
+    from restora.agent.loop import apply_tool
+    from restora.agent.planner import implausible, plan, region_chroma
+    from restora.degrade import degrade
+    from restora.degrade.recipe import RecipeItem
+    from restora.degrade.sample import NATURAL, random_recipe
+    from restora.perceive import assess, regions
+    from restora.train.comparator import _crop
+
+    rng = np.random.default_rng(seed)
+    pool = tuple(o for o in NATURAL if o != "saturation")
+    rows: list[tuple[bool, float, float]] = []
+    bar = tqdm(total=n, desc="colour steps", disable=not progress)
+    for _ in range(200 * n):
+        if len(rows) >= n:
+            break
+        clean = _crop(rng, photos[int(rng.integers(len(photos)))])
+        items = random_recipe(rng, pool=pool, counts=(0.5, 0.35, 0.15))
+        faded = bool(rng.random() < 0.5)
+        if faded:
+            items.append(RecipeItem("saturation", float(np.round(rng.uniform(0.2, 1.0), 3)), {}))
+        x, _ = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1)))
+        scene = assess(x, model)
+        for s in plan(regions(x, scene, model)):
+            if s.op != "saturation" or len(rows) >= n:
+                continue
+            if implausible("saturation", x, s.mask, scene.probs, vivid=False):
+                continue
+            tool, params = s.tools[0]
+            b, _ = apply_tool(tool, params, x, s.mask)
+            p99 = region_chroma(x, s.mask)
+            rows.append((faded, p99, _kept_gain(model, "saturation", x, b, clean, s.mask)))
+            bar.update(1)
+    bar.close()
+    if len(rows) < n:
+        raise RestoraError(f"only {len(rows)} colour-boost steps in {200 * n} draws")
+    f = sum(r[0] for r in rows)
+    lines = [(f"{n} colour-boost steps, {f} on faded crops, {n - f} on crops with no colour loss. "
+              "Steps let through / summed ΔPSNR (dB) of those the judge keeps, by the limit on "
+              "the 99th percentile of the region's chroma (max − min of R, G, B):"), "",
+             "| let through below | faded | not faded | ΔPSNR faded | ΔPSNR not faded |",
+             "|---:|---:|---:|---:|---:|"]
+    for th in COLOUR_P99S:
+        g = [r for r in rows if r[1] < th]
+        name = "any" if th > 1 else f"{th:g}"
+        lines.append(f"| {name} | {sum(r[0] for r in g)} of {f} | "
+                     f"{sum(not r[0] for r in g)} of {n - f} | "
+                     f"{sum(r[2] for r in g if r[0]):+.1f} | "
+                     f"{sum(r[2] for r in g if not r[0]):+.1f} |")
     return "\n".join(lines)
 
 
@@ -423,6 +561,9 @@ STUDIES = {
                   "agent plans",
     "haze-extent": "first-round states, and a masked haze step in its region against over the "
                    "whole image",
+    "colour-gate": "colour-boost steps, and how the planner's vivid-colour check sorts them",
+    "noise-extent": "crops with masked noise, and the noise step under its mask grown or not",
+    "late-haze": "states as --haze-extent's, and the masked haze steps of the second round",
 }
 
 
@@ -456,7 +597,10 @@ def main(argv: list[str] | None = None) -> int:
         study = {"scene-gate": lambda: scene_gate(photos, n, model, a.seed),
                  "veil-gate": lambda: veil_gate(photos, n, model, a.seed, gray=a.gray),
                  "jpeg-noise": lambda: noise_under_jpeg(photos, n, model, a.seed),
-                 "haze-extent": lambda: haze_extent(photos, n, model, a.seed)}[chosen[0]]()
+                 "haze-extent": lambda: haze_extent(photos, n, model, a.seed),
+                 "colour-gate": lambda: colour_gate(photos, n, model, a.seed),
+                 "noise-extent": lambda: noise_extent(photos, n, model, a.seed),
+                 "late-haze": lambda: haze_extent(photos, n, model, a.seed, late=True)}[chosen[0]]()
         print(f"{where}, seed {a.seed}: {study}")
         return 0
     if a.cache is not None and a.cache.exists():

@@ -127,12 +127,12 @@ def agent_step(rng: np.random.Generator, a: np.ndarray, model: Perceiver):
     planned steps that pass the physical checks and their candidate tools; None when the agent
     plans nothing."""
     from restora.agent.loop import apply_tool, step_box
-    from restora.agent.planner import implausible, plan, scene_plan
+    from restora.agent.planner import plan, ready, scene_plan
     from restora.perceive import assess, regions
 
     scene = assess(a, model)
     planned = [s for s in plan(regions(a, scene, model), tries=3, **scene_plan(a, scene, 1))
-               if not implausible(s.op, a, s.mask, scene.probs)]
+               if not ready(s, a, scene.probs)]
     if not planned:
         return None
     s = planned[int(rng.integers(len(planned)))]
