@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from restora._image import to_gray
+from restora.nets.perceiver import TIERS, tier_of
 
 # The guard, per degradation: (least coarse-structure correlation with the input, largest change
 # of mean chromaticity). A perfect restoration must pass it: each limit is the worst case of the
@@ -196,6 +197,14 @@ SEEN = 0.5  # the detection threshold the evidence uses
 OP_MARGIN = {"haze": 0.9, "blur_defocus": 0.7}
 
 
+# Haze is not removed from an image the perceiver already rates excellent (Perceive-IR's top
+# tier, quality ≥ 0.8, about 30 dB): on the agent's steps of the training photos every haze step
+# the judge kept at that quality was a dehazing of a haze-free crop (the veil test acting on a
+# faint haze probability), costing 21–43 dB each (python -m restora.bench.judge --images
+# runs/wallpapers --seed 1 --steps 600: "shipped without the excellent-image haze rule").
+CLEAR_OPS = frozenset({"haze"})
+
+
 def removed(ev: StepEvidence) -> bool:
     """The step's degradation was detected before it and is no longer detected after it."""
     return ev.probs_before.get(ev.op, 0.0) >= SEEN > ev.probs_after.get(ev.op, 0.0)
@@ -212,7 +221,8 @@ def emerged(ev: StepEvidence) -> str:
 
 def decide(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
            op_margins: bool = True, quality_slack: float | None = None,
-           weather: bool = True, emerge: bool = False) -> tuple[bool, str, bool]:
+           weather: bool = True, emerge: bool = False,
+           clear: bool = True) -> tuple[bool, str, bool]:
     """(keep?, why not, sure?) for one tried step. Always: the fidelity guard. Then, with
     ``reperceive`` (the perceiver looks again, as RAR's assessment does after each step): a step
     on a reliably recognised degradation that it removed is kept, and surely so (no need to try
@@ -233,6 +243,9 @@ def decide(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
         return False, ev.fidelity_why, False
     if reperceive and ev.op in RELIABLE and removed(ev):
         return True, "", True
+    if reperceive and clear and ev.op in CLEAR_OPS and tier_of(ev.quality_before) == TIERS[-1]:
+        return False, (f"the image already looks {TIERS[-1]} (quality {ev.quality_before:.2f}): "
+                       f"no {ev.op.replace('_', ' ')} to remove"), False
     if reperceive and emerge and (new := emerged(ev)):
         why = (f"{new.replace('_', ' ')} appeared after the step "
                f"({ev.probs_before.get(new, 0.0):.0%} → {ev.probs_after[new]:.0%})")

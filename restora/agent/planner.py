@@ -248,8 +248,8 @@ def scene_params(tool: Tool, params: dict, img: np.ndarray) -> dict:
 # held-out ones (python -m restora.bench.judge --noise-extent 100 --images runs/wallpapers
 # --seed 13; --noise-extent 80 --seed 14).
 NOISE_GROWS = frozenset({"noise", "poisson", "ct_noise"})
-NOISE_MATCH = 0.6
-NOISE_REACH = 0.1
+NOISE_MATCH = 0.5
+NOISE_REACH = 0.2
 
 
 def noise_level(img: np.ndarray) -> np.ndarray:
