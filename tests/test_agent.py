@@ -281,12 +281,12 @@ def test_judge_reperception_rules():
     # a step against a degradation the perceiver does not recognise reliably gains no sureness
     assert J.decide(_evidence("haze", 0.9, 0.1, p=0.3))[0] is False
     assert J.decide_dict(_evidence().to_dict()) == (True, "", True)
-    # no dehazing of an image that already looks excellent, however sure the comparator
-    assert J.decide(_evidence("haze", 0.06, 0.0, p=0.99, quality_before=0.7))[0]
-    ok, why, _ = J.decide(_evidence("haze", 0.06, 0.0, p=0.99, quality_before=0.85))
+    # optional: no dehazing of an image that already looks excellent
+    assert J.decide(_evidence("haze", 0.06, 0.0, p=0.99, quality_before=0.7), clear=True)[0]
+    ok, why, _ = J.decide(_evidence("haze", 0.06, 0.0, p=0.99, quality_before=0.85), clear=True)
     assert not ok and "already looks excellent" in why
-    assert J.decide(_evidence("haze", 0.06, 0.0, p=0.99, quality_before=0.85), clear=False)[0]
-    assert J.decide(_evidence(quality_before=0.95))[0]  # denoising: not concerned
+    assert J.decide(_evidence("haze", 0.06, 0.0, p=0.99, quality_before=0.85))[0]
+    assert J.decide(_evidence(quality_before=0.95), clear=True)[0]  # denoising: not concerned
     # optional: a step after which noise or JPEG appears that was not seen before
     ev = _evidence("haze", 0.9, 0.1, p=0.99, probs_after={"haze": 0.1, "noise": 0.8})
     assert J.decide(ev)[0] and J.emerged(ev) == "noise"

@@ -197,11 +197,13 @@ SEEN = 0.5  # the detection threshold the evidence uses
 OP_MARGIN = {"haze": 0.9, "blur_defocus": 0.7}
 
 
-# Haze is not removed from an image the perceiver already rates excellent (Perceive-IR's top
-# tier, quality ≥ 0.8, about 30 dB): on the agent's steps of the training photos every haze step
-# the judge kept at that quality was a dehazing of a haze-free crop (the veil test acting on a
-# faint haze probability), costing 21–43 dB each (python -m restora.bench.judge --images
-# runs/wallpapers --seed 1 --steps 600: "shipped without the excellent-image haze rule").
+# Optional, not on by default: no dehazing of an image the perceiver already rates excellent
+# (Perceive-IR's top tier, quality ≥ 0.8, about 30 dB). On the agent's steps of the training
+# photos every haze step the judge kept at that quality dehazed a haze-free crop (21–43 dB lost
+# each; +97.6 dB summed with the rule), but on the held-out photos the same rule refuses thin
+# haze worth +2 to +17 dB (−24.7 dB summed): the quality score does not tell thin haze from
+# none (python -m restora.bench.judge, with and without --images runs/wallpapers --seed 1
+# --steps 600: "shipped + the excellent-image haze rule").
 CLEAR_OPS = frozenset({"haze"})
 
 
@@ -222,7 +224,7 @@ def emerged(ev: StepEvidence) -> str:
 def decide(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
            op_margins: bool = True, quality_slack: float | None = None,
            weather: bool = True, emerge: bool = False,
-           clear: bool = True) -> tuple[bool, str, bool]:
+           clear: bool = False) -> tuple[bool, str, bool]:
     """(keep?, why not, sure?) for one tried step. Always: the fidelity guard. Then, with
     ``reperceive`` (the perceiver looks again, as RAR's assessment does after each step): a step
     on a reliably recognised degradation that it removed is kept, and surely so (no need to try

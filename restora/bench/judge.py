@@ -106,8 +106,8 @@ def rules() -> dict[str, Callable[[dict], bool]]:
         "+ per-operator margins (haze 0.9, defocus 0.7)": lambda s: J.decide_dict(s, reperceive=False)[0],
         "shipped (+ re-perception)": lambda s: J.decide_dict(s)[0],
         "shipped without the weather rule": lambda s: J.decide_dict(s, weather=False)[0],
-        "shipped without the excellent-image haze rule":
-            lambda s: J.decide_dict(s, clear=False)[0],
+        "shipped + the excellent-image haze rule (not shipped)":
+            lambda s: J.decide_dict(s, clear=True)[0],
         "shipped + the quality rule (not shipped)":
             lambda s: J.decide_dict(s, quality_slack=0.02)[0],
         "shipped + no new noise or JPEG (not shipped)":
