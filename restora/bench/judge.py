@@ -171,7 +171,7 @@ def scene_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED, op: str =
 
 
 def _veil_states(photos: Sequence, n: int, model, seed: int, progress: bool = True,
-                 gray: bool = False, first_only: bool = False):
+                 gray: bool = False, first_only: bool = False, op: str = "haze"):
     """``n`` states the agent may plan haze in, each (round, image, clean crop, hazy?): random
     recipes on crops of ``photos``, haze added to half of them (with a mask on 30 %), seen as
     the first round sees them and, where the first round kept no haze step, as the second does;
@@ -185,7 +185,7 @@ def _veil_states(photos: Sequence, n: int, model, seed: int, progress: bool = Tr
     from restora.train.comparator import _crop
 
     rng = np.random.default_rng(seed)
-    pool = tuple(o for o in NATURAL if o != "haze")
+    pool = tuple(o for o in NATURAL if o != op)
     out: list = []
     bar = tqdm(total=n, desc="states", disable=not progress)
     while len(out) < n:
@@ -197,13 +197,13 @@ def _veil_states(photos: Sequence, n: int, model, seed: int, progress: bool = Tr
         if hazy:
             kind = str(rng.choice(masks.KINDS)) if rng.random() < 0.3 else None
             cov = float(np.round(rng.uniform(0.4, 0.8), 2)) if kind else None
-            haze = RecipeItem("haze", float(np.round(rng.uniform(0.1, 1.0), 3)), {}, kind, cov)
+            haze = RecipeItem(op, float(np.round(rng.uniform(0.1, 1.0), 3)), {}, kind, cov)
             items = [haze, *items] if rng.random() < 0.5 else [*items, haze]
         a, _ = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1)))
         states = [(1, a)]
         r = None if first_only else restore(a, model=model, max_rounds=1, memory=False)
         if r is not None and r.image is not a and \
-                not any(s.kept and s.op == "haze" for s in r.trace.steps):
+                not any(s.kept and s.op == op for s in r.trace.steps):
             states.append((2, r.image))
         for rnd, x in states[: n - len(out)]:
             out.append((rnd, x, clean, hazy))
@@ -286,7 +286,7 @@ EXTENT_BINS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.97)
 
 
 def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
-                progress: bool = True, late: bool = False) -> str:
+                progress: bool = True, late: bool = False, op: str = "haze") -> str:
     """Where a first-round haze step should act: on :func:`_veil_states`' first-round states
     where the regions plan a haze step under a mask, the step run
     in its region and over the whole image, each judged as the loop judges it (on its box); per
@@ -294,33 +294,35 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     (whole image, dB) of the kept steps, either way — the check of
     restora.agent.planner.scene_plan's first-round whole-image haze. ``late``: the same on the
     second-round states of :func:`_veil_states` (the first round kept no haze step), where the
-    loop plans haze in its region."""
+    loop plans haze in its region. ``op``: the same for another operator (snow, rain: added to
+    half the states instead of haze)."""
     from restora.agent.loop import apply_tool
     from restora.agent.planner import implausible, plan
     from restora.perceive import assess, regions
 
     rows = []
     for rnd, x, clean, hazy in _veil_states(photos, n, model, seed, progress,
-                                            first_only=not late):
+                                            first_only=not late, op=op):
         if late and rnd == 1:
             continue
         scene = assess(x, model)
         steps = [s for s in plan(regions(x, scene, model), whole_ops=frozenset())
-                 if s.op == "haze" and s.mask is not None]
+                 if s.op == op and s.mask is not None]
         if not steps:
             continue
         step = max(steps, key=lambda s: s.area)
-        if implausible("haze", x, step.mask, scene.probs):
+        if implausible(op, x, step.mask, scene.probs):
             continue
         tool, params = step.tools[0]
-        got = [_kept_gain(model, "haze", x, apply_tool(tool, params, x, mask)[0], clean, mask)
+        got = [_kept_gain(model, op, x, apply_tool(tool, params, x, mask)[0], clean, mask)
                for mask in (step.mask, None)]
         rows.append((step.area, hazy, *got))
-    head = (f"{n} {'states (both rounds)' if late else 'first-round states'}; a masked haze "
+    what = "hazy / haze-free" if op == "haze" else f"with {op} / without"
+    head = (f"{n} {'states (both rounds)' if late else 'first-round states'}; a masked {op} "
             f"step is planned in {len(rows)}{' of the second-round ones' if late else ''}. Summed "
             "ΔPSNR (dB) of the kept steps, the step in its region / over the whole image:")
     lines = [head, "",
-             "| haze regions cover | hazy / haze-free | in its region | whole image |",
+             f"| {op} regions cover | {what} | in its region | whole image |",
              "|---|---:|---:|---:|"]
     bins = [(f"{lo:.0%}–{hi:.0%}", lo, hi) for lo, hi in pairwise(EXTENT_BINS)]
     for name, lo, hi in [*bins, ("**all**", EXTENT_BINS[0], EXTENT_BINS[-1])]:
@@ -566,6 +568,9 @@ STUDIES = {
     "colour-gate": "colour-boost steps, and how the planner's vivid-colour check sorts them",
     "noise-extent": "crops with masked noise, and the noise step under its mask grown or not",
     "late-haze": "states as --haze-extent's, and the masked haze steps of the second round",
+    "snow-extent": "first-round states (snow added to half), and a masked snow step in its "
+                   "region against over the whole image",
+    "rain-extent": "the same for rain",
 }
 
 
@@ -602,7 +607,9 @@ def main(argv: list[str] | None = None) -> int:
                  "haze-extent": lambda: haze_extent(photos, n, model, a.seed),
                  "colour-gate": lambda: colour_gate(photos, n, model, a.seed),
                  "noise-extent": lambda: noise_extent(photos, n, model, a.seed),
-                 "late-haze": lambda: haze_extent(photos, n, model, a.seed, late=True)}[chosen[0]]()
+                 "late-haze": lambda: haze_extent(photos, n, model, a.seed, late=True),
+                 "snow-extent": lambda: haze_extent(photos, n, model, a.seed, op="snow"),
+                 "rain-extent": lambda: haze_extent(photos, n, model, a.seed, op="rain")}[chosen[0]]()
         print(f"{where}, seed {a.seed}: {study}")
         return 0
     if a.cache is not None and a.cache.exists():
