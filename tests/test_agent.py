@@ -579,23 +579,26 @@ def test_jpeg_noise_bench_prints_its_table(photo):
     assert "2 noisy crops" in text and "k = 2.5" in text
 
 
-def test_a_haze_region_goes_whole_image_in_round_one_only(photo):
-    from restora.agent.planner import scene_plan
+def test_haze_rain_and_snow_regions_go_whole_image_haze_later_only_when_large(photo):
+    from restora.agent.planner import LATE_WHOLE_MIN, scene_plan
     from restora.degrade import degrade
 
     hazy, _ = degrade(photo, "haze=beta:1.5", seed=1)
     seen = Assess([Det("haze", prob=0.3)])
-    half = np.zeros(photo.shape[:2], bool)
-    half[:, :128] = True
-    regs = [Reg(half, [Det("haze")], area=0.5)]
 
-    def haze_mask(img, rnd):
-        (step,) = plan(regs, **scene_plan(img, seen, rnd))
+    def mask(op, img, rnd, cover):
+        part = np.zeros(photo.shape[:2], bool)
+        part[:, : int(round(cover * photo.shape[1]))] = True
+        (step,) = [s for s in plan([Reg(part, [Det(op)], area=float(part.mean()))],
+                                   **scene_plan(img, seen, rnd)) if s.op == op]
         return step.mask
 
-    assert haze_mask(hazy, 1) is None  # the dark channel finds the haze's extent
-    assert haze_mask(photo, 1) is None
-    assert haze_mask(hazy, 2) is not None  # later rounds keep to the region
+    assert mask("haze", hazy, 1, 0.5) is None  # the dark channel finds the haze's extent
+    assert mask("haze", photo, 1, 0.05) is None
+    assert mask("snow", photo, 1, 0.3) is None and mask("rain", photo, 1, 0.3) is None
+    assert mask("haze", hazy, 2, 0.5) is None  # later rounds: a large haze region
+    assert mask("haze", hazy, 2, LATE_WHOLE_MIN / 2) is not None  # … not a small one
+    assert mask("snow", photo, 2, 0.3) is not None and mask("noise", photo, 1, 0.3) is not None
 
 
 def test_noise_beside_jpeg_is_not_denoised_as_if_compressed():
