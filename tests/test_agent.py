@@ -588,7 +588,7 @@ def test_haze_rain_and_snow_regions_go_whole_image_haze_later_only_when_large(ph
 
     def mask(op, img, rnd, cover):
         part = np.zeros(photo.shape[:2], bool)
-        part[:, : int(round(cover * photo.shape[1]))] = True
+        part[:, : round(cover * photo.shape[1])] = True
         (step,) = [s for s in plan([Reg(part, [Det(op)], area=float(part.mean()))],
                                    **scene_plan(img, seen, rnd)) if s.op == op]
         return step.mask
