@@ -27,11 +27,8 @@ WHOLE = 0.97  # a region covering this fraction of the image is treated without 
 # planned without ``whole_ops``): dark-channel dehazing estimates a transmission per pixel, near
 # 1 where there is no haze, and the rain and snow removers find each streak and flake, which
 # finds a degradation's extent far better than the perceiver's coarse maps (mask IoU 0.34). The
-# loop does so in the first round (:func:`scene_plan`); in later rounds haze only, where its
-# regions cover at least LATE_WHOLE_MIN of the image.
+# loop does so in the first round (:func:`scene_plan`).
 WHOLE_OPS: frozenset[str] = frozenset({"haze", "rain", "snow"})
-LATE_WHOLE_OPS: frozenset[str] = frozenset({"haze"})
-LATE_WHOLE_MIN = 0.1
 RESTORE_ORDER: tuple[str, ...] = tuple(sorted(
     OPERATORS, key=lambda op: (-STAGES.index(OPERATORS[op].stage), -list(OPERATORS).index(op))))
 
@@ -211,20 +208,19 @@ def veiled(img: np.ndarray, scene) -> list:
 
 
 def scene_plan(img: np.ndarray, scene, rnd: int) -> dict:
-    """What a round plans from the whole image rather than its regions (``plan``'s ``add``,
-    ``whole_ops`` and ``whole_min``): the veil test's haze (:func:`veiled`); in the first round
-    the operators of :data:`WHOLE_OPS` over the whole image wherever the regions show them, in
-    later rounds those of :data:`LATE_WHOLE_OPS` where their regions cover at least
-    :data:`LATE_WHOLE_MIN`. Measured on the steps of the training photos, checked on held-out
-    ones: a first-round haze, snow or rain step gains more over the whole image than in its
-    region, over all and at almost every share of the image its regions cover
-    (python -m restora.bench.judge --haze-extent 2000 --images runs/wallpapers --seed 9;
-    --snow-extent 1000 --seed 18; --rain-extent 1000 --seed 20); so does a haze step of a later
-    round over all (--late-haze 1500 --seed 16), but on the held-out photos a later haze found in
-    less than a tenth of the image cost more over the whole image than it gained."""
-    if rnd == 1:
-        return {"add": veiled(img, scene), "whole_ops": WHOLE_OPS}
-    return {"add": veiled(img, scene), "whole_ops": LATE_WHOLE_OPS, "whole_min": LATE_WHOLE_MIN}
+    """What a round plans from the whole image rather than its regions (``plan``'s ``add`` and
+    ``whole_ops``): the veil test's haze (:func:`veiled`), and in the first round the operators
+    of :data:`WHOLE_OPS` over the whole image wherever the regions show them. Measured on the
+    steps of the training photos, checked on held-out ones: a first-round haze, snow or rain
+    step gains more over the whole image than in its region, over all and at almost every share
+    of the image its regions cover (python -m restora.bench.judge --haze-extent 2000 --images
+    runs/wallpapers --seed 9; --snow-extent 1000 --seed 18; --rain-extent 1000 --seed 20). A
+    haze that appears after other steps stays in its region: over the whole image such steps
+    gain more on the training photos (--late-haze 1500 --seed 16), but on the held-out ones a
+    small one costs far more than it gains, and on the composite suite whole-image dehazing
+    after the brightening darkened the low-light photos again (a brightened low-light photo
+    looks veiled)."""
+    return {"add": veiled(img, scene), "whole_ops": WHOLE_OPS if rnd == 1 else frozenset()}
 
 
 def scene_params(tool: Tool, params: dict, img: np.ndarray) -> dict:
@@ -329,8 +325,8 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
          rejected: set[tuple[str, str]] | None = None, tries: int = 2,
          regionwise: bool = True, done: set[str] | None = None,
          fast: bool = False, learned: bool = False,
-         whole_ops: frozenset[str] | None = None, whole_min: float = 0.0,
-         add: list | None = None, jpeg_factor: bool = True) -> list[PlannedStep]:
+         whole_ops: frozenset[str] | None = None, add: list | None = None,
+         jpeg_factor: bool = True) -> list[PlannedStep]:
     """Ordered steps for ``regions`` (restora.perceive.Region list). A type found in several
     regions at similar severity (within SEVERITY_GAP) becomes one step over their union (one tool
     call, one seam); clearly different severities stay separate steps, each tuned to its own.
@@ -342,8 +338,7 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
     only tools whose cost is at most FAST_MAX_COST, cheapest first (no BM3D-class tools);
     ``learned=True`` also proposes the learned tools (the all-in-one network), first where the
     perceiver is sure of the type (≥ SURE), after the classical tools where it is not;
-    operators in ``whole_ops`` (default :data:`WHOLE_OPS`) are planned over the whole image
-    where their regions cover at least ``whole_min`` of it; a
+    operators in ``whole_ops`` (default :data:`WHOLE_OPS`) are planned over the whole image; a
     detection in ``add`` (from :func:`veiled`) of a type no region shows is planned over the
     whole image as region :data:`VEIL_REGION` (where regions show it, their steps stand). Where
     JPEG is found too, noise steps denoise at :func:`noise_factor` × the estimated σ
@@ -387,7 +382,7 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
             if op == "noise" and jpeg_factor:  # where the noise's own regions show JPEG
                 k = noise_factor(jpeg_quality([reg for _, reg, _ in g]))
                 value = float(np.clip(k * value, *prim.valid))
-            whole = area >= WHOLE or not regionwise or (op in whole_ops and area >= whole_min)
+            whole = area >= WHOLE or not regionwise or op in whole_ops
             mask = None if whole else _union([reg.mask for _, reg, _ in g])
             prob = max(d.prob for _, _, d in g)
             order = tools if prob >= SURE else sorted(tools, key=lambda t: t.name in LEARNED)
