@@ -83,3 +83,14 @@ def test_table_gives_the_composite_groups_their_mean_rows():
     assert "| **group B** | 10.00 / 0.500 | 30.00 / 0.600 |" in text
     assert "| **average** | 10.00 / 0.500 | 24.67 / 0.600 |" in text
     assert "**group" not in runner.table([rec("noise σ25", "p", 20.0)])
+
+
+def test_table_counts_the_items_whose_untouched_pixels_stay_clean():
+    def rec(image, clean_db):
+        return runner.Record("spatial", "haze@blob", image, "", "agent", 10.0, 0.5, 20.0, 0.6,
+                             5.0, 1.0, 10.0, clean_db)
+
+    text = runner.table([rec("a", float("inf")), rec("b", 45.0), rec("c", 30.0),
+                         rec("d", float("nan"))])
+    assert "| untouched pixels: items ≥ 40 dB (min) |  | 2 of 3 (30.00) |" in text
+    assert "untouched" not in runner.table([rec("d", float("nan"))])

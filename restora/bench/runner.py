@@ -129,6 +129,11 @@ def _untouched(label) -> np.ndarray | None:
     return None if touched.all() else ~touched
 
 
+# The spatial suite's promise to the pixels no operator touched (issue 7): at least this PSNR to
+# the clean image. An item whose untouched pixels came back identical counts (PSNR ∞).
+CLEAN_DB = 40.0
+
+
 def table(records: list[Record]) -> str:
     """Markdown: one row per case (and the average), PSNR / SSIM per method, then NIQE, seconds
     per image and peak memory per method."""
@@ -155,8 +160,8 @@ def table(records: list[Record]) -> str:
         lines.append("| " + " | ".join(row) + " |")
     extra = [("NIQE ↓", "niqe", "{:.2f}"), ("s / image", "seconds", "{:.3f}"),
              ("peak MB", "peak_mb", "{:.0f}")]
-    if any(np.isfinite(r.psnr_clean) for r in records):
-        extra.insert(0, ("untouched pixels: PSNR mean (min)", "psnr_clean", None))
+    if any(not np.isnan(r.psnr_clean) for r in records):
+        extra.insert(0, (f"untouched pixels: items ≥ {CLEAN_DB:g} dB (min)", "psnr_clean", None))
     extra.insert(0, ("worst item: output − input PSNR", "gain", None))
     for label, key, fmt in extra:
         if fmt is None:  # special rows
@@ -166,8 +171,9 @@ def table(records: list[Record]) -> str:
                 if key == "gain":
                     row.append(f"{min(r.psnr - r.psnr_in for r in rs):+.2f}" if rs else "")
                     continue
-                v = [r.psnr_clean for r in rs if np.isfinite(r.psnr_clean)]
-                row.append(f"{np.mean(v):.2f} ({np.min(v):.2f})" if v else "")
+                v = np.array([r.psnr_clean for r in rs if not np.isnan(r.psnr_clean)])
+                row.append(f"{int((v >= CLEAN_DB).sum())} of {v.size} ({v.min():.2f})"
+                           if v.size else "")
             lines.append("| " + " | ".join(row) + " |")
             continue
         row = [label, ""] + [fmt.format(mean([r for r in records if r.method == m], key))
