@@ -25,10 +25,10 @@ from restora.tools.base import Tool
 WHOLE = 0.97  # a region covering this fraction of the image is treated without a mask
 # Operators whose tools locate the degradation themselves, treated over the whole image (when
 # planned without ``whole_ops``): dark-channel dehazing estimates a transmission per pixel, near
-# 1 where there is no haze, and the rain and snow removers find each streak and flake, which
-# finds a degradation's extent far better than the perceiver's coarse maps (mask IoU 0.34). The
-# loop does so in the first round (:func:`scene_plan`).
-WHOLE_OPS: frozenset[str] = frozenset({"haze", "rain", "snow"})
+# 1 where there is no haze, and the rain remover finds each streak, which finds a
+# degradation's extent far better than the perceiver's coarse maps (mask IoU 0.34). The loop does
+# so in the first round (:func:`scene_plan`). Snow is not among them (see scene_plan).
+WHOLE_OPS: frozenset[str] = frozenset({"haze", "rain"})
 RESTORE_ORDER: tuple[str, ...] = tuple(sorted(
     OPERATORS, key=lambda op: (-STAGES.index(OPERATORS[op].stage), -list(OPERATORS).index(op))))
 
@@ -211,10 +211,13 @@ def scene_plan(img: np.ndarray, scene, rnd: int) -> dict:
     """What a round plans from the whole image rather than its regions (``plan``'s ``add`` and
     ``whole_ops``): the veil test's haze (:func:`veiled`), and in the first round the operators
     of :data:`WHOLE_OPS` over the whole image wherever the regions show them. Measured on the
-    steps of the training photos, checked on held-out ones: a first-round haze, snow or rain
-    step gains more over the whole image than in its region, over all and at almost every share
-    of the image its regions cover (python -m restora.bench.judge --haze-extent 2000 --images
-    runs/wallpapers --seed 9; --snow-extent 1000 --seed 18; --rain-extent 1000 --seed 20). A
+    steps of the training photos, checked on held-out ones: a first-round haze or rain step gains
+    more over the whole image than in its region, over all and at almost every share of the
+    image its regions cover (python -m restora.bench.judge --haze-extent 2000 --images
+    runs/wallpapers --seed 9; --rain-extent 1000 --seed 20). So does a snow step where there is
+    snow (--snow-extent 1000 --seed 18), but the perceiver imagines snow in fine texture, and on
+    the agent's own steps of the held-out photos (python -m restora.bench.judge) whole-image
+    snow removal kept less than snow removal in its region: snow stays in its region. A
     haze that appears after other steps stays in its region: over the whole image such steps
     gain more on the training photos (--late-haze 1500 --seed 16), but on the held-out ones a
     small one costs far more than it gains, and on the composite suite whole-image dehazing
