@@ -199,8 +199,8 @@ OP_MARGIN = {"haze": 0.9, "blur_defocus": 0.7}
 
 # Optional, not on by default: no dehazing of an image the perceiver already rates excellent
 # (Perceive-IR's top tier, quality ≥ 0.8, about 30 dB). On the agent's own steps it keeps more
-# summed gain on the training photos (+1797.2 dB against +1699.5) and less on the held-out ones
-# (+633.8 against +658.5), where the haze steps it refuses had gained: the quality score does
+# summed gain on the training photos (+1798.5 dB against +1700.9) and less on the held-out ones
+# (+666.9 against +691.6), where the haze steps it refuses had gained: the quality score does
 # not tell a thin haze from none (python -m restora.bench.judge --images runs/wallpapers
 # --seed 1 --steps 600, and --steps 400 on the held-out photos: "shipped + the excellent-image
 # haze rule").
