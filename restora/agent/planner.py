@@ -240,21 +240,14 @@ def scene_params(tool: Tool, params: dict, img: np.ndarray) -> dict:
     return params
 
 
-# JPEG compression after the noise (the usual order in a camera) smooths it into blotches the
-# perceiver reads as about half their σ, and BM3D at the read σ leaves them: where JPEG is found
-# in the noise's own regions, the noise step denoises at a multiple of the estimate, the larger
-# the lower the JPEG quality (the regions' estimate, area-weighted: below JPEG_Q_SPLIT or not).
-# Chosen on noisy crops of the training photos, the lower end of each plateau (python -m
-# restora.bench.judge --jpeg-noise 120 --images runs/wallpapers --seed 5; held-out check:
-# --jpeg-noise 80 --seed 6).
 # Noise fills its region to the edge, but the perceiver's 8-px cells and the superpixels leave a
 # ragged band of it outside a noise region's mask (blobs along a half-plane's edge), untouched by
 # the denoiser and far worse than a lightly denoised clean pixel. A masked noise step therefore
 # grows into the neighbouring pixels whose local noise level (the mean absolute difference from
 # the 3×3 mean, over 15×15 px) is at least NOISE_MATCH of the region's median level, within
 # NOISE_REACH of the image's long side of the region. Chosen on the training photos, checked on
-# held-out ones (python -m restora.bench.judge --noise-extent 100 --images runs/wallpapers
-# --seed 13; --noise-extent 80 --seed 14).
+# held-out ones (python -m restora.bench.judge --noise-extent 60 --images runs/wallpapers
+# --seed 13; --noise-extent 40 --seed 14).
 NOISE_GROWS = frozenset({"noise", "poisson", "ct_noise"})
 NOISE_MATCH = 0.5
 NOISE_REACH = 0.2
@@ -301,6 +294,13 @@ def ready(step: PlannedStep, img: np.ndarray, scene_probs: dict[str, float] | No
     return why
 
 
+# JPEG compression after the noise (the usual order in a camera) smooths it into blotches the
+# perceiver reads as about half their σ, and BM3D at the read σ leaves them: where JPEG is found
+# in the noise's own regions, the noise step denoises at a multiple of the estimate, the larger
+# the lower the JPEG quality (the regions' estimate, area-weighted: below JPEG_Q_SPLIT or not).
+# Chosen on noisy crops of the training photos, the lower end of each plateau (python -m
+# restora.bench.judge --jpeg-noise 120 --images runs/wallpapers --seed 5; held-out check:
+# --jpeg-noise 80 --seed 6).
 JPEG_Q_SPLIT = 40.0
 NOISE_UNDER_JPEG = (3.0, 2.5)  # (quality below JPEG_Q_SPLIT, at or above)
 

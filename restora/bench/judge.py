@@ -288,8 +288,9 @@ EXTENT_BINS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.97)
 def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                 progress: bool = True, late: bool = False, op: str = "haze") -> str:
     """Where a first-round haze step should act: on :func:`_veil_states`' first-round states
-    where the regions plan a haze step under a mask, the step run
-    in its region and over the whole image, each judged as the loop judges it (on its box); per
+    where the regions plan a haze step under a mask, the step run in its region and over the
+    whole image, each judged as the loop judges it (on its box), and over the whole image judged
+    on its region's box; per
     share of the image the haze regions cover, the hazy / haze-free states and the summed ΔPSNR
     (whole image, dB) of the kept steps, either way — the check of
     restora.agent.planner.scene_plan's first-round whole-image haze. ``late``: the same on the
