@@ -10,7 +10,9 @@ same per operator.
 The other options are the studies that chose the planner's limits, each on the agent's own
 states: the low-light scene gate (``--scene-gate``), the veil test that adds a whole-image haze
 step (``--veil-gate``, ``--gray`` for grayscale crops), the noise σ under JPEG
-(``--jpeg-noise``) and where a first-round haze step acts (``--haze-extent``).
+(``--jpeg-noise``), where a first-round haze, snow or rain step acts (``--haze-extent``,
+``--snow-extent``, ``--rain-extent``) and a later haze step (``--late-haze``), how far a masked
+noise step grows (``--noise-extent``) and the vivid-colour check (``--colour-gate``).
 
     python -m restora.bench.judge --steps 300            # held-out scikit-image photos
     python -m restora.bench.judge --steps 300 --images runs/wallpapers --seed 1
@@ -18,6 +20,8 @@ step (``--veil-gate``, ``--gray`` for grayscale crops), the noise σ under JPEG
     python -m restora.bench.judge --veil-gate 300 --images runs/wallpapers --seed 7
     python -m restora.bench.judge --jpeg-noise 120 --images runs/wallpapers --seed 5
     python -m restora.bench.judge --haze-extent 2000 --images runs/wallpapers --seed 9
+    python -m restora.bench.judge --noise-extent 60 --images runs/wallpapers --seed 13
+    python -m restora.bench.judge --colour-gate 120 --images runs/wallpapers --seed 11
 """
 
 from __future__ import annotations
@@ -36,19 +40,28 @@ STEP_SEED = 881001
 CLIP_DB = 15.0  # a step on a clean crop scores against a 60-dB cap: clip so a few don't decide
 
 
-def _degraded_crops(rng: np.random.Generator, photos: Sequence, n: int, got, what: str):
-    """(clean crop, degraded crop, its recipe's steps) drawn as the comparator's pairs are, until
-    ``got()`` reaches ``n``; a clear error after 100·n draws that did not get there."""
-    from restora.train.comparator import _crop, _degraded
+def _crops(rng: np.random.Generator, photos: Sequence, n: int, got, what: str,
+           tries: int = 100):
+    """Random clean crops of ``photos`` until ``got()`` reaches ``n``; a clear error after
+    ``tries``·n crops that did not get there."""
+    from restora.train.comparator import _crop
 
-    for _ in range(100 * n):
+    for _ in range(tries * n):
         if got() >= n:
             return
-        clean = _crop(rng, photos[int(rng.integers(len(photos)))])
+        yield _crop(rng, photos[int(rng.integers(len(photos)))])
+    if got() < n:
+        raise RestoraError(f"only {got()} {what} in {tries * n} draws")
+
+
+def _degraded_crops(rng: np.random.Generator, photos: Sequence, n: int, got, what: str):
+    """(clean crop, degraded crop, its recipe's steps) drawn as the comparator's pairs are, until
+    ``got()`` reaches ``n`` (:func:`_crops`)."""
+    from restora.train.comparator import _degraded
+
+    for clean in _crops(rng, photos, n, got, what):
         a, steps = _degraded(rng, clean)
         yield clean, a, steps
-    if got() < n:
-        raise RestoraError(f"only {got()} {what} in {100 * n} draws")
 
 
 def draw_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
@@ -290,9 +303,8 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     """Where a first-round haze step should act: on :func:`_veil_states`' first-round states
     where the regions plan a haze step under a mask, the step run in its region and over the
     whole image, each judged as the loop judges it (on its box), and over the whole image judged
-    on its region's box; per
-    share of the image the haze regions cover, the hazy / haze-free states and the summed ΔPSNR
-    (whole image, dB) of the kept steps, either way — the check of
+    on its region's box; per share of the image the haze regions cover, the hazy / haze-free
+    states and the summed ΔPSNR (whole image, dB) of the kept steps, each way — the check of
     restora.agent.planner.scene_plan's first-round whole-image haze. ``late``: the same on the
     second-round states of :func:`_veil_states` (the first round kept no haze step), where the
     loop plans haze in its region. ``op``: the same for another operator (snow, rain: added to
@@ -356,7 +368,7 @@ def noise_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     from restora.degrade.recipe import RecipeItem
     from restora.metrics import psnr
     from restora.perceive import assess, regions
-    from restora.train.comparator import PSNR_CAP, _crop
+    from restora.train.comparator import PSNR_CAP
 
     rng = np.random.default_rng(seed)
     variants = [("planned mask", None), *[(f"grown, match {m:g}, reach {r:g}", (m, r))
@@ -364,10 +376,7 @@ def noise_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                 ("whole image", "whole")]
     rows: list[list[tuple[float, float]]] = []
     bar = tqdm(total=n, desc="noise steps", disable=not progress)
-    for _ in range(100 * n):
-        if len(rows) >= n:
-            break
-        clean = _crop(rng, photos[int(rng.integers(len(photos)))])
+    for clean in _crops(rng, photos, n, lambda: len(rows), "masked noise steps"):
         items = [RecipeItem("noise", float(np.round(rng.uniform(0.2, 1.0), 3)), {},
                             str(rng.choice(masks.KINDS)), float(np.round(rng.uniform(0.3, 0.7), 2)))]
         if rng.random() < 1 / 3:
@@ -390,8 +399,6 @@ def noise_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         rows.append(got)
         bar.update(1)
     bar.close()
-    if len(rows) < n:
-        raise RestoraError(f"only {len(rows)} masked noise steps in {100 * n} draws")
     r = np.array(rows)
     lines = [(f"{n} crops with noise under a mask (JPEG after it on a third) where the agent plans "
               "a masked noise step; its first tool under each mask, mean PSNR (dB):"), "",
@@ -421,16 +428,12 @@ def colour_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     from restora.degrade.recipe import RecipeItem
     from restora.degrade.sample import NATURAL, random_recipe
     from restora.perceive import assess, regions
-    from restora.train.comparator import _crop
 
     rng = np.random.default_rng(seed)
     pool = tuple(o for o in NATURAL if o != "saturation")
     rows: list[tuple[bool, float, float]] = []
     bar = tqdm(total=n, desc="colour steps", disable=not progress)
-    for _ in range(200 * n):
-        if len(rows) >= n:
-            break
-        clean = _crop(rng, photos[int(rng.integers(len(photos)))])
+    for clean in _crops(rng, photos, n, lambda: len(rows), "colour-boost steps", tries=200):
         items = random_recipe(rng, pool=pool, counts=(0.5, 0.35, 0.15))
         faded = bool(rng.random() < 0.5)
         if faded:
@@ -448,8 +451,6 @@ def colour_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
             rows.append((faded, p99, _kept_gain(model, "saturation", x, b, clean, s.mask)))
             bar.update(1)
     bar.close()
-    if len(rows) < n:
-        raise RestoraError(f"only {len(rows)} colour-boost steps in {200 * n} draws")
     f = sum(r[0] for r in rows)
     lines = [(f"{n} colour-boost steps, {f} on faded crops, {n - f} on crops with no colour loss. "
               "Steps let through / summed ΔPSNR (dB) of those the judge keeps, by the limit on "
