@@ -189,9 +189,10 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", formatter_class=fmt, help="benchmarks",
                        description="Quality suites of shared/PROTOCOLS.md (three-deg, five-deg, "
-                       "weather, cdd11, composite, spatial, severity, unseen, multidomain): every "
-                       "method on a fixed seeded list of (clean image, recipe); a Markdown table on "
-                       "stdout. Speed suites: 'ops' (every degradation operator), 'tools' (every "
+                       "weather, cdd11, composite, spatial, severity, unseen, multidomain) and 'camera' "
+                       "(camera-made noise and under-exposure: mosaic, demosaicing, tone curve, "
+                       "JPEG): every method on a fixed seeded list of (clean image, recipe); a "
+                       "Markdown table on stdout. Speed suites: 'ops' (every degradation operator), 'tools' (every "
                        "restoration tool), both on 512×512 as a ratio to a bicubic resize measured "
                        "in the same run; 'pairs' (training-pair throughput per core); "
                        "'perception' (the perceiver's numbers on held-out photos); 'agent' (the "

@@ -94,3 +94,35 @@ def test_table_counts_the_items_whose_untouched_pixels_stay_clean():
                          rec("d", float("nan"))])
     assert "| untouched pixels: items ≥ 40 dB (min) |  | 2 of 3 (30.00) |" in text
     assert "untouched" not in runner.table([rec("d", float("nan"))])
+
+
+def test_camera_capture_is_seeded_correlated_noise_that_a_per_pixel_estimator_misses(photo):
+    from restora.degrade.camera import camera_capture
+    from restora.tools.classical.denoise import estimate_sigma
+
+    a = camera_capture(photo, photons=25.0, seed=3)
+    assert a.shape == photo.shape and a.dtype == np.float32
+    assert np.array_equal(a, camera_capture(photo, photons=25.0, seed=3))
+    assert not np.array_equal(a, camera_capture(photo, photons=25.0, seed=4))
+    noise = float(np.std(a - photo)) * 255
+    assert noise > 8  # plainly visible...
+    assert estimate_sigma(a) < noise / 3  # ...yet mostly invisible to a white-noise estimator
+    dark = camera_capture(photo, exposure=0.05, photons=800.0, seed=3)
+    assert dark.mean() < 0.5 * photo.mean()
+    odd = camera_capture(photo[:63, :61], seed=1)  # odd sizes: padded for the mosaic, cropped back
+    assert odd.shape == (63, 61, 3)
+    with pytest.raises(ValueError):
+        camera_capture(photo[..., 0])
+
+
+def test_camera_suite_renders_its_items_through_the_runner(tmp_path, photo):
+    from PIL import Image
+
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    Image.fromarray(np.round(photo * 255).astype(np.uint8)).save(folder / "a.png")
+    recs = runner.run("camera", ["identity"], images=str(folder), progress=False)
+    assert [r.case for r in recs] == list(suites.CAMERA)
+    by = {r.case: r.psnr_in for r in recs}
+    assert by["noise, 100 photons"] > by["noise, 25 photons"] > by["noise, 8 photons"]
+    assert by["dark ×1/20"] < by["dark ×1/8"] < by["noise, 100 photons"]

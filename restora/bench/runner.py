@@ -15,7 +15,6 @@ from tqdm import tqdm
 from restora.bench import suites
 from restora.bench.machine import describe
 from restora.bench.methods import resolve
-from restora.degrade import degrade
 from restora.errors import RestoraError
 from restora.metrics import niqe, psnr, ssim
 
@@ -98,7 +97,7 @@ def run(suite: str, methods: list[str], images: str | None = None, limit: int | 
     bar = tqdm(total=len(todo) * len(fns), desc=suite, disable=not progress, unit="run")
     for it in todo:
         ref = suites.domain_view(clean[it.image], it.domain)
-        deg, label = degrade(ref, it.recipe, seed=it.seed)
+        deg, label = suites.render(ref, it)
         p_in, s_in = psnr(ref, deg), ssim(ref, deg)
         untouched = _untouched(label)
         for name, fn in fns.items():
