@@ -586,12 +586,15 @@ def test_haze_and_rain_regions_go_whole_image_in_round_one_only(photo):
     hazy, _ = degrade(photo, "haze=beta:1.5", seed=1)
     seen = Assess([Det("haze", prob=0.3)])
 
-    def mask(op, img, rnd, cover):
+    def mask(op, img, rnd, cover, scene=seen):
         part = np.zeros(photo.shape[:2], bool)
         part[:, : round(cover * photo.shape[1])] = True
         (step,) = [s for s in plan([Reg(part, [Det(op)], area=float(part.mean()))],
-                                   **scene_plan(img, seen, rnd)) if s.op == op]
+                                   **scene_plan(img, scene, rnd)) if s.op == op]
         return step.mask
+
+    # haze the whole image is not seen to hold (a pale surface, mostly) stays in its region
+    assert mask("haze", hazy, 1, 0.5, Assess([Det("haze", prob=0.1)])) is not None
 
     assert mask("haze", hazy, 1, 0.5) is None  # the dark channel finds the haze's extent
     assert mask("haze", photo, 1, 0.05) is None
@@ -678,3 +681,50 @@ def test_haze_extent_bench_first_and_later_rounds(photo):
     later = B.haze_extent([crop], 2, load_model(), seed=3, progress=False, late=True)
     assert "2 first-round states" in first and "| **all** |" in first and "judged on" in first
     assert "2 states (both rounds)" in later and "of the second-round ones" in later
+
+
+def test_grain_test_finds_camera_noise_the_perceiver_misses_and_nothing_on_clean(photo):
+    from restora.agent.planner import GRAIN_FACTOR, GRAIN_REGION, grain, grain_shows, grainy
+    from restora.degrade.camera import camera_capture
+
+    noisy = camera_capture(photo, photons=25.0, seed=1)
+    full, half = grain(noisy)
+    assert grain_shows(full, half) and not grain_shows(*grain(photo))
+    white = np.clip(photo + np.random.default_rng(0).normal(0, 25 / 255, photo.shape), 0, 1)
+    assert not grain_shows(*grain(white.astype(np.float32)))  # white noise: the perceiver's job
+    (det,) = grainy(noisy, Assess([]))
+    assert det.op == "noise" and det.value == pytest.approx(GRAIN_FACTOR * half, rel=1e-3)
+    assert grainy(photo, Assess([])) == []
+    (step,) = plan([], add=[det])
+    assert step.region == GRAIN_REGION and step.mask is None
+    assert step.tools[0][1]["sigma"] == pytest.approx(det.value, rel=1e-3)
+    # where the perceiver sees some of it, in patches, the grain step replaces those steps
+    patch = np.zeros(photo.shape[:2], bool)
+    patch[:64] = True
+    regs = [Reg(patch, [Det("noise", severity=0.1), Det("haze")]), Reg(~patch, [Det("poisson")])]
+    steps = plan(regs, add=[det])
+    assert sorted(s.op for s in steps) == ["haze", "noise"]
+    assert next(s for s in steps if s.op == "noise").region == GRAIN_REGION
+
+
+def test_a_grain_step_is_kept_surely_once_the_grain_is_gone_and_the_guard_passes(photo):
+    ev = J.StepEvidence("noise", 0.02, 0.5, 0.4, {}, {}, {}, {}, 0.99, 0.0, True, "")
+    assert J.decide(ev) == (False, "comparator: 2% likely better, below 60%", False)
+    assert J.decide_grain(ev, (0.5, 0.6)) == (True, "", True)
+    ok, why, sure = J.decide_grain(ev, (1.0, 6.0))  # grain left: judged as any step
+    assert not ok and "comparator" in why and not sure
+    bad = J.StepEvidence("noise", 0.9, 0.5, 0.4, {}, {}, {}, {}, 0.2, 0.0, False, "drifted")
+    assert J.decide_grain(bad, (0.5, 0.6)) == (False, "drifted", False)
+
+
+def test_no_colour_boost_in_the_dark_and_low_light_covers_a_dark_frame(photo):
+    from restora.agent.planner import dark_scene, implausible
+
+    dark = (photo * 0.25).astype(np.float32)
+    assert "too dark" in implausible("saturation", dark, None)
+    assert "too dark" not in implausible("saturation", photo, None)
+    assert dark_scene(dark, Assess([Det("low_light", prob=0.9)]))
+    assert not dark_scene(dark, Assess([Det("low_light", prob=0.1)]))
+    half = photo.copy()
+    half[:, :128] *= 0.25
+    assert not dark_scene(half, Assess([Det("low_light", prob=0.9)]))  # the bright half says no

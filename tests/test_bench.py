@@ -126,3 +126,12 @@ def test_camera_suite_renders_its_items_through_the_runner(tmp_path, photo):
     by = {r.case: r.psnr_in for r in recs}
     assert by["noise, 100 photons"] > by["noise, 25 photons"] > by["noise, 8 photons"]
     assert by["dark ×1/20"] < by["dark ×1/8"] < by["noise, 100 photons"]
+
+
+def test_grain_study_prints_its_two_tables(photo):
+    from restora.bench.grain import CONDITIONS, FACTORS, LIMITS, study
+
+    out = study([("a", photo[:128, :128]), ("b", photo[128:, 128:])], every=1, progress=False)
+    assert out.count("\n| ") >= len(LIMITS) + 1 + 4
+    assert all(c in out for c in CONDITIONS) and "**3, 0.75**" in out
+    assert f"k = {FACTORS[-1]:g}" in out and "| camera 8 |" in out

@@ -166,3 +166,23 @@ def test_dehazing_does_not_amplify_the_noise_of_the_input(photo):
     hazy, lab = degrade(clean, "haze=0.5", seed=1)
     p = t.for_degradation("haze", lab.steps[0].params)
     assert abs(psnr(t.apply(hazy, p), clean) - psnr(t.apply(hazy, {**p, "noise_k": 0.0}), clean)) < 0.3
+
+
+def test_lowlight_reads_a_cameras_encoded_noise_and_brightens_it_by_a_gain(photo):
+    from restora.degrade import degrade
+    from restora.degrade.camera import camera_capture
+    from restora.metrics import psnr
+    from restora.tools.classical.lowlight import enhance_lowlight, noise_model, vst_denoise
+
+    synthetic, _ = degrade(photo, "low_light=0.5", seed=2)
+    assert noise_model(synthetic)[0] == "raw"
+    dark = camera_capture(photo, exposure=0.125, photons=800.0, seed=2)
+    kind, photons = noise_model(dark)
+    assert kind == "encoded" and 10 < photons < 1e4
+    assert noise_model(photo)[0] != "raw"  # a camera photo: encoded, if any noise is found
+    out = enhance_lowlight(dark)  # γ = 1 (a gain), denoised in linear light
+    assert psnr(photo, out) > psnr(photo, dark) + 10
+    assert psnr(photo, out) > psnr(photo, enhance_lowlight(dark, gamma=2.0)) + 3
+    # the denoiser's 8 bits span the range the data spans: a dark image keeps its levels
+    levels = len(np.unique(vst_denoise(dark * 0.3, 1e5, 1.0)))
+    assert levels > 0.5 * len(np.unique(dark * 0.3))

@@ -269,6 +269,19 @@ def decide(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
     return True, "", False
 
 
+def decide_grain(ev: StepEvidence, grain_after: tuple[float, float],
+                 margin: float = 0.6) -> tuple[bool, str, bool]:
+    """(keep?, why not, sure?) for a step the grain test planned (camera noise, which neither
+    the perceiver nor its comparator sees: restora.agent.planner's grain test). Kept, and
+    surely, when it passes the fidelity guard and ``grain_after`` (restora.agent.planner.grain
+    of the result) no longer passes the grain test; otherwise judged as any step."""
+    from restora.agent.planner import grain_shows
+
+    if ev.fidelity_ok and not grain_shows(*grain_after):
+        return True, "", True
+    return decide(ev, margin)
+
+
 def decide_dict(d: dict, margin: float = 0.6, **kw) -> tuple[bool, str, bool]:
     """:func:`decide` on a StepEvidence.to_dict() (the judge benchmark's cached steps)."""
     return decide(StepEvidence(**{k: d[k] for k in StepEvidence.__dataclass_fields__}),

@@ -20,7 +20,15 @@ from restora._image import as_image
 from restora.agent import judge as J
 from restora.agent.fuse import apply_in_region, bbox, feather_px, fits_one_tile
 from restora.agent.memory import Memory, signature
-from restora.agent.planner import PlannedStep, plan, ready, scene_params, scene_plan
+from restora.agent.planner import (
+    GRAIN_REGION,
+    PlannedStep,
+    grain,
+    plan,
+    ready,
+    scene_params,
+    scene_plan,
+)
 from restora.agent.trace import Attempt, StepRecord, Trace
 from restora.tools import LEARNED
 
@@ -173,7 +181,10 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
         ops = (step.op, *(d.op for d in before.types)) if tool.name in LEARNED else step.op
         ev = J.evidence(model, ops, before, seen_after, src[box], cand[box],
                         None if step.mask is None else step.mask[box])
-        ok, why, sure = J.decide(ev, margin)
+        if step.region == GRAIN_REGION:
+            ok, why, sure = J.decide_grain(ev, grain(cand), margin)
+        else:
+            ok, why, sure = J.decide(ev, margin)
         clock.add("judge", t0)
         p, corr, dc = ev.p_better, ev.structure, ev.chroma_shift
         rec.attempts.append(Attempt(tool.name, params, p, ev.quality_before, ev.quality_after,

@@ -78,7 +78,8 @@ class Trace:
             what = f"kept {s.kept}" + (", undone by the final check" if s.undone else "") \
                 if s.kept else f"vetoed ({s.vetoed})" if s.vetoed else "rolled back"
             tried = ", ".join(f"{a.tool} p={a.p_better:.2f}" for a in s.attempts)
-            where = "the whole image (veil test)" if s.region < 0 else f"region {s.region}"
+            where = {-1: "the whole image (veil test)", -2: "the whole image (grain test)"}.get(
+                s.region, f"region {s.region}")
             lines.append(f"round {s.round}: {s.op} on {where} ({s.area:.0%}, "
                          f"{s.estimate}): {what}" + (f" [{tried}]" if tried else ""))
         lines.append(f"stopped: {self.stop_reason} ({self.seconds.get('total', 0):.2f} s)")

@@ -330,7 +330,8 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         inside, whole = (apply_tool(tool, params, x, mask)[0] for mask in (step.mask, None))
         rows.append((step.area, hazy, _kept_gain(model, op, x, inside, clean, step.mask),
                      _kept_gain(model, op, x, whole, clean, None),
-                     _kept_gain(model, op, x, whole, clean, step.mask)))
+                     _kept_gain(model, op, x, whole, clean, step.mask),
+                     float(scene.probs.get(op, 0.0))))
     what = "hazy / haze-free" if op == "haze" else f"with {op} / without"
     head = (f"{n} {'states (both rounds)' if late else 'first-round states'}; a masked {op} "
             f"step is planned in {len(rows)}{' of the second-round ones' if late else ''}. Summed "
@@ -345,7 +346,23 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         hz = sum(r[1] for r in g)
         lines.append(f"| {name} | {hz} / {len(g) - hz} | "
                      + " | ".join(f"{sum(r[k] for r in g):+.1f}" for k in (2, 3, 4)) + " |")
+    # the whole image only where the perceiver's global head gives the operator ≥ g, else the
+    # region (restora.agent.planner.WHOLE_SEEN)
+    lines += ["", f"Over the whole image only where the whole image's {op} probability is ≥ g, "
+              "else in its region (summed ΔPSNR, dB; steps moved to their region: hazy / "
+              "haze-free):" if op == "haze" else f"Over the whole image only where the whole "
+              f"image's {op} probability is ≥ g, else in its region (summed ΔPSNR, dB; steps "
+              f"moved to their region: {what}):", "", "| g | summed ΔPSNR | moved |",
+              "|---:|---:|---:|"]
+    for g in WHOLE_SEEN_GRID:
+        moved = [r for r in rows if r[5] < g]
+        total = sum(r[2] if r[5] < g else r[3] for r in rows)
+        hz = sum(r[1] for r in moved)
+        lines.append(f"| {g:g} | {total:+.1f} | {hz} / {len(moved) - hz} |")
     return "\n".join(lines)
+
+
+WHOLE_SEEN_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 
 
 NOISE_MATCHES = (0.5, 0.7)

@@ -15,6 +15,17 @@ generalized Anscombe transform (Starck, Murtagh & Bijaoui 1998; algebraic invers
 by non-local means (Buades, Coll & Morel 2005; OpenCV's ``fastNlMeansDenoisingColored``). The
 sensor clips negative values, which lifts the black level by up to 0.4 σ_read; that bias is
 undone by inverting the mean of a rectified Gaussian before brightening.
+
+A camera's JPEG is not raw data: its tone curve (about a 2.2 power, sRGB) compresses the bright
+end, so the noise variance no longer grows with the level and the photon fit fails (it reads
+no signal-dependent noise at all), and demosaicing spreads each sample's noise over its
+neighbours, which a 3×3 residual then under-reads. When the fit fails on the image as given, the
+noise is fitted and removed in linear light instead (the image decoded by the 2.2 power, the
+result encoded back), on the image halved by area averaging: the correlation of neighbouring
+pixels is mostly gone there, and white noise's variance is exactly divided by 4 (the photon
+count is scaled back accordingly). Such an image was also under-exposed in linear light, before
+its encoding, which makes the exposure a plain gain on the encoded values: its brightening
+undoes no tone exponent (γ = 1) unless one is given.
 """
 
 from __future__ import annotations
@@ -61,11 +72,13 @@ def vst_denoise(img: np.ndarray, photons: float, read_sigma: float,
     photons at intensity 1; ``read_sigma`` in /255."""
     read = read_sigma / 255.0 * photons  # read noise in photon units
     z = 2.0 * np.sqrt(np.maximum(img * photons + 0.375 + read * read, 0.0))
-    top = 2.0 * np.sqrt(photons + 0.375 + read * read)
-    gain = 255.0 / top  # unit noise in z → `gain` grey levels in uint8
-    u8 = np.clip(z * gain, 0, 255).round().astype(np.uint8)
+    # the denoiser takes 8 bits: spread the range z actually spans over them (spreading [0, the
+    # top of the scale] left a dark image a few dozen levels, posterised)
+    lo, hi = float(z.min()), float(z.max())
+    gain = 255.0 / max(hi - lo, 1e-6)  # unit noise in z → `gain` grey levels in uint8
+    u8 = np.clip((z - lo) * gain, 0, 255).round().astype(np.uint8)
     h = float(strength * gain)
-    den = cv2.fastNlMeansDenoisingColored(u8, None, h, h, 7, 21).astype(np.float32) / gain
+    den = cv2.fastNlMeansDenoisingColored(u8, None, h, h, 7, 21).astype(np.float32) / gain + lo
     return np.clip(((den / 2.0) ** 2 - 0.375 - read * read) / photons, 0.0, 1.0).astype(np.float32)
 
 
@@ -80,29 +93,77 @@ def unclip_black(img: np.ndarray, sigma: float) -> np.ndarray:
     return np.maximum(np.interp(img, m, mu), 0.0).astype(np.float32)
 
 
+# A photon fit at or above this many photons at full scale found no signal-dependent noise in
+# the image as given (the synthetic low-light operator's fits lie between about 140 and 600).
+FIT_FAILS = 1e4
+ENCODING_GAMMA = 2.2
+
+
+def _halved(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    return cv2.resize(img, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+
+
+def _decoded(img: np.ndarray) -> np.ndarray:
+    """Linear light from tone-encoded values (a denoiser may leave values a hair below 0)."""
+    return np.power(np.maximum(img, 0.0), ENCODING_GAMMA, dtype=np.float32)
+
+
+def noise_model(img: np.ndarray) -> tuple[str, float]:
+    """("raw", photons) when the photon fit holds on the image as given (linear data, as the
+    synthesiser makes); ("encoded", photons in linear light) when it fails there but holds on the
+    image decoded by the 2.2 power and halved (÷ 4 back to full resolution: a camera's JPEG);
+    ("none", the fit as given) when it fails both ways (no signal-dependent noise: denoised)."""
+    n = estimate_photons(img)
+    if n < FIT_FAILS:
+        return "raw", n
+    if min(img.shape[:2]) >= 16:
+        lin = estimate_photons(_halved(_decoded(img))) / 4.0
+        if lin * 4.0 < FIT_FAILS:
+            return "encoded", lin
+    return "none", n
+
+
+def _denoise_encoded(img: np.ndarray, photons: float, read_sigma: float,
+                     strength: float) -> np.ndarray:
+    """Sensor noise of a tone-encoded (camera) image, removed in linear light: decode, VST
+    denoising at ``photons`` (linear light), encode."""
+    lin = _decoded(img)
+    den = unclip_black(vst_denoise(lin, photons, read_sigma, strength), read_sigma / 255.0)
+    return np.power(den, 1.0 / ENCODING_GAMMA, dtype=np.float32)
+
+
 def illumination(img: np.ndarray, radius: int, eps: float) -> np.ndarray:
     """LIME's illumination map: max over R, G, B, refined by a self-guided filter."""
     t = img.max(axis=2)
     return np.maximum(guided_filter(t, t, radius, eps), 1e-4).astype(np.float32)
 
 
-def enhance_lowlight(img: np.ndarray, scale: float | None = None, gamma: float = 2.0,
+def enhance_lowlight(img: np.ndarray, scale: float | None = None, gamma: float | None = None,
                      rho: float | None = None, photons: float | None = None,
                      read_sigma: float = 1.0, denoise: float = 1.0, radius: int = 8,
                      eps: float = 1e-3) -> np.ndarray:
     """Brighten an under-exposed image (LIME-style, see the module docstring).
 
     ``scale``: the exposure the image was taken at (a white surface reads ``scale``); None sets it
-    to the 99.5th percentile of the illumination. ``gamma``: the tone exponent to undo.
+    to the 99.5th percentile of the illumination. ``gamma``: the tone exponent to undo; None:
+    1 for a tone-encoded camera image (:func:`noise_model` "encoded": the exposure fell on the
+    linear light before the encoding, which turns it into a plain gain on the encoded values),
+    else 2.
     ``rho``: exponent on the reflectance (None: 1/gamma). ``photons`` at full scale (None:
     estimated) and ``read_sigma`` (/255) set the denoiser; ``denoise`` scales its strength
     (0: off). ``radius`` (px) and ``eps`` (intensity²) refine the illumination map.
     """
     x = img.astype(np.float32)
+    kind, n = noise_model(x) if photons is None else ("raw", float(photons))
+    if gamma is None:
+        gamma = 1.0 if kind == "encoded" else 2.0
     if denoise > 0:
-        n = estimate_photons(x) if photons is None else float(photons)
-        x = vst_denoise(x, n, read_sigma, denoise)
-        x = unclip_black(x, read_sigma / 255.0)
+        if kind == "encoded":
+            x = _denoise_encoded(x, n, read_sigma, denoise)
+        else:
+            x = vst_denoise(x, n, read_sigma, denoise)
+            x = unclip_black(x, read_sigma / 255.0)
     t = illumination(x, radius, eps)
     if scale is None:
         scale = max(float(np.percentile(t, 99.5)), 1e-3)
@@ -135,7 +196,7 @@ TOOLS: list[Tool] = [
         "lowlight_lime", ("low_light",), enhance_lowlight,
         params=(
             ToolParam("scale", "exposure factor", 0.005, 1.0, None),
-            ToolParam("gamma", "tone exponent", 1.0, 5.0, 2.0),
+            ToolParam("gamma", "tone exponent", 1.0, 5.0, None),
             ToolParam("rho", "reflectance exponent", 0.1, 1.0, None),
             ToolParam("photons", "photons at full scale", 1.0, 1e5, None),
             ToolParam("read_sigma", "/255", 0.0, 20.0, 1.0),
