@@ -172,7 +172,7 @@ def test_lowlight_reads_a_cameras_encoded_noise_and_brightens_it_by_a_gain(photo
     from restora.degrade import degrade
     from restora.degrade.camera import camera_capture
     from restora.metrics import psnr
-    from restora.tools.classical.lowlight import enhance_lowlight, noise_model, vst_denoise
+    from restora.tools.classical.lowlight import enhance_lowlight, noise_model
 
     synthetic, _ = degrade(photo, "low_light=0.5", seed=2)
     assert noise_model(synthetic)[0] == "raw"
@@ -183,6 +183,6 @@ def test_lowlight_reads_a_cameras_encoded_noise_and_brightens_it_by_a_gain(photo
     out = enhance_lowlight(dark)  # γ = 1 (a gain), denoised in linear light
     assert psnr(photo, out) > psnr(photo, dark) + 10
     assert psnr(photo, out) > psnr(photo, enhance_lowlight(dark, gamma=2.0)) + 3
-    # the denoiser's 8 bits span the range the data spans: a dark image keeps its levels
-    levels = len(np.unique(vst_denoise(dark * 0.3, 1e5, 1.0)))
-    assert levels > 0.5 * len(np.unique(dark * 0.3))
+    # no sensor noise found (a clean or denoised image): brightened, not posterised
+    levels = len(np.unique(enhance_lowlight(photo * 0.2)))
+    assert levels > 0.5 * len(np.unique(photo))

@@ -72,13 +72,15 @@ def vst_denoise(img: np.ndarray, photons: float, read_sigma: float,
     photons at intensity 1; ``read_sigma`` in /255."""
     read = read_sigma / 255.0 * photons  # read noise in photon units
     z = 2.0 * np.sqrt(np.maximum(img * photons + 0.375 + read * read, 0.0))
-    # the denoiser takes 8 bits: spread the range z actually spans over them (spreading [0, the
-    # top of the scale] left a dark image a few dozen levels, posterised)
-    lo, hi = float(z.min()), float(z.max())
-    gain = 255.0 / max(hi - lo, 1e-6)  # unit noise in z → `gain` grey levels in uint8
-    u8 = np.clip((z - lo) * gain, 0, 255).round().astype(np.uint8)
+    top = 2.0 * np.sqrt(photons + 0.375 + read * read)
+    # The denoiser takes 8 bits, spread over [0, the top of the scale]. (Spreading only the range
+    # z spans, finer for a dark image, was tried: the oracle's low-light restorations lost 0.6 dB
+    # at severity 0.5 and 2.8 dB at 0.8 on six held-out photos. The scale is coarse only where
+    # the photon count is far too high for the image, which noise_model now avoids.)
+    gain = 255.0 / top  # unit noise in z → `gain` grey levels in uint8
+    u8 = np.clip(z * gain, 0, 255).round().astype(np.uint8)
     h = float(strength * gain)
-    den = cv2.fastNlMeansDenoisingColored(u8, None, h, h, 7, 21).astype(np.float32) / gain + lo
+    den = cv2.fastNlMeansDenoisingColored(u8, None, h, h, 7, 21).astype(np.float32) / gain
     return np.clip(((den / 2.0) ** 2 - 0.375 - read * read) / photons, 0.0, 1.0).astype(np.float32)
 
 
@@ -151,14 +153,15 @@ def enhance_lowlight(img: np.ndarray, scale: float | None = None, gamma: float |
     linear light before the encoding, which turns it into a plain gain on the encoded values),
     else 2.
     ``rho``: exponent on the reflectance (None: 1/gamma). ``photons`` at full scale (None:
-    estimated) and ``read_sigma`` (/255) set the denoiser; ``denoise`` scales its strength
-    (0: off). ``radius`` (px) and ``eps`` (intensity²) refine the illumination map.
+    estimated; where the fit finds no signal-dependent noise, :func:`noise_model` "none", the
+    image is not denoised) and ``read_sigma`` (/255) set the denoiser; ``denoise`` scales its
+    strength (0: off). ``radius`` (px) and ``eps`` (intensity²) refine the illumination map.
     """
     x = img.astype(np.float32)
     kind, n = noise_model(x) if photons is None else ("raw", float(photons))
     if gamma is None:
         gamma = 1.0 if kind == "encoded" else 2.0
-    if denoise > 0:
+    if denoise > 0 and kind != "none":  # "none": no sensor noise found (denoised already)
         if kind == "encoded":
             x = _denoise_encoded(x, n, read_sigma, denoise)
         else:
