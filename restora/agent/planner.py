@@ -207,6 +207,12 @@ def veil(img: np.ndarray) -> tuple[float, float]:
     return float(med), float(low)
 
 
+def veil_over(img: np.ndarray) -> bool:
+    """The veil test's dark-channel limits hold: a veil over all of ``img``."""
+    med, low = veil(img)
+    return med >= VEIL_MIN and low >= VEIL_FLOOR
+
+
 def veiled(img: np.ndarray, scene) -> list:
     """The whole-image haze detection (restora.perceive.Detection, at the perceiver's global
     severity) to plan in addition to the regions' when ``img`` passes the veil test with
@@ -216,8 +222,7 @@ def veiled(img: np.ndarray, scene) -> list:
     p = float(scene.probs.get("haze", 0.0))
     if p < VEIL_SEEN:
         return []
-    med, low = veil(img)
-    if med < VEIL_MIN or low < VEIL_FLOOR:
+    if not veil_over(img):
         return []
     return [_detection("haze", p, float(scene.severities.get("haze", 0.0)))]
 

@@ -310,7 +310,7 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     loop plans haze in its region. ``op``: the same for another operator (snow, rain: added to
     half the states instead of haze)."""
     from restora.agent.loop import apply_tool
-    from restora.agent.planner import implausible, plan
+    from restora.agent.planner import implausible, plan, veil_over
     from restora.perceive import assess, regions
 
     rows = []
@@ -331,7 +331,7 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         rows.append((step.area, hazy, _kept_gain(model, op, x, inside, clean, step.mask),
                      _kept_gain(model, op, x, whole, clean, None),
                      _kept_gain(model, op, x, whole, clean, step.mask),
-                     float(scene.probs.get(op, 0.0))))
+                     float(scene.probs.get(op, 0.0)), veil_over(x)))
     what = "hazy / haze-free" if op == "haze" else f"with {op} / without"
     head = (f"{n} {'states (both rounds)' if late else 'first-round states'}; a masked {op} "
             f"step is planned in {len(rows)}{' of the second-round ones' if late else ''}. Summed "
@@ -357,6 +357,14 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     for g in WHOLE_SEEN_GRID:
         moved = [r for r in rows if r[5] < g]
         total = sum(r[2] if r[5] < g else r[3] for r in rows)
+        hz = sum(r[1] for r in moved)
+        lines.append(f"| {g:g} | {total:+.1f} | {hz} / {len(moved) - hz} |")
+    lines += ["", ("The same, but over the whole image also wherever the veil test's dark-channel "
+              "limits hold (restora.agent.planner.veil_over):"), "",
+              "| g | summed ΔPSNR | moved |", "|---:|---:|---:|"]
+    for g in WHOLE_SEEN_GRID:
+        moved = [r for r in rows if r[5] < g and not r[6]]
+        total = sum(r[2] if (r[5] < g and not r[6]) else r[3] for r in rows)
         hz = sum(r[1] for r in moved)
         lines.append(f"| {g:g} | {total:+.1f} | {hz} / {len(moved) - hz} |")
     return "\n".join(lines)
