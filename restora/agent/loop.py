@@ -91,7 +91,7 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
             break
         n_kept = 0
         for step in steps:
-            why = ready(step, current, scene.probs)
+            why = ready(step, current, scene.probs, lambda img=current: seen.get(img).probs)
             if why:  # a physical check contradicts the detection: not tried
                 rec = StepRecord(rnd, step.op, step.region, step.area, step.prob,
                                  f"{step.param} {step.value:.3g} {step.unit}", vetoed=why)

@@ -60,6 +60,7 @@ class PlannedStep:
     value: float
     unit: str
     tools: list[tuple[Tool, dict]] = field(default_factory=list)
+    region_mask: np.ndarray | None = None  # its regions' union, where it was planned whole
 
 
 def tool_params(tool: Tool, op: str, param: str, value: float) -> dict:
@@ -94,6 +95,11 @@ def _union(masks: list[np.ndarray]) -> np.ndarray:
 # of the veil test, which noise does not pull down, let a haze detection on 4 % of a denoised
 # photo through, and its whole-image dehazing left that photo far below its input.)
 LOW_LIGHT_MAX_P95 = 0.35
+# A night sky or a lamp-lit street is dark but exposed for its lights: the brightest pixels
+# (99.9th percentile of the 3×3-smoothed luma) reach near full scale, which an exposure too short
+# never leaves them (the synthesiser's low light at severity 0 scales white to 0.5; the limit
+# leaves a margin for noise).
+LOW_LIGHT_HIGHLIGHT = 0.7
 HAZE_MIN_DARK = 0.25
 SATURATION_MIN_CHROMA = 0.01  # below this (a gray image) there is no colour left to restore
 # A faded image holds no vivid colour: where the 99th percentile of a region's chroma (max − min
@@ -143,9 +149,16 @@ def implausible(op: str, img: np.ndarray, mask: np.ndarray | None,
             return f"{op.replace('_', ' ')} in a region only: the whole image shows none " \
                    f"({pg:.0%}), so a dark object rather than a dark scene"
     if op == "low_light":
-        p95 = float(np.percentile(to_gray(img)[sel], 95))
+        luma = to_gray(img)
+        p95 = float(np.percentile(luma[sel], 95))
         if p95 > LOW_LIGHT_MAX_P95:
             return f"not dark: 95th-percentile luma {p95:.2f} > {LOW_LIGHT_MAX_P95}"
+        import cv2
+
+        top = float(np.percentile(cv2.blur(luma, (3, 3))[sel], 99.9))
+        if top >= LOW_LIGHT_HIGHLIGHT:
+            return f"a dark scene exposed for its highlights: they reach {top:.2f} " \
+                   f"(≥ {LOW_LIGHT_HIGHLIGHT}; too short an exposure dims them too)"
     if op == "haze":
         from restora.tools.classical.dehaze import dark_channel
 
@@ -379,9 +392,17 @@ def grow_noise_mask(img: np.ndarray, mask: np.ndarray, match: float = NOISE_MATC
     return np.isin(lab, np.unique(lab[sel]))
 
 
-def ready(step: PlannedStep, img: np.ndarray, scene_probs: dict[str, float] | None = None) -> str:
+def ready(step: PlannedStep, img: np.ndarray, scene_probs: dict[str, float] | None = None,
+          probs_now=None) -> str:
     """Why ``step`` is not to be tried on ``img`` (:func:`implausible`), or "" after fitting it
-    to the image: a masked noise step's mask grown over the noise its region left out."""
+    to the image: a masked noise step's mask grown over the noise its region left out; a step
+    planned over the whole image by :data:`WHOLE_SEEN`'s rule put back in its regions when the
+    whole image as the step finds it no longer looks so (``probs_now``: a callable giving that
+    image's global probabilities; the round's earlier steps, a denoising, change what it shows)."""
+    if step.op in WHOLE_SEEN and step.mask is None and step.region_mask is not None \
+            and probs_now is not None \
+            and float(probs_now().get(step.op, 0.0)) < WHOLE_SEEN[step.op]:
+        step.mask, step.area = step.region_mask, float(step.region_mask.mean())
     why = implausible(step.op, img, step.mask, scene_probs)
     if not why and step.op in NOISE_GROWS and step.mask is not None:
         step.mask = grow_noise_mask(img, step.mask)
@@ -487,11 +508,14 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
                 k = noise_factor(jpeg_quality([reg for _, reg, _ in g]))
                 value = float(np.clip(k * value, *prim.valid))
             whole = area >= WHOLE or not regionwise or op in whole_ops
-            mask = None if whole else _union([reg.mask for _, reg, _ in g])
+            union = None if g[0][1].mask is None or not regionwise else \
+                _union([reg.mask for _, reg, _ in g])
+            mask = None if whole else union
             prob = max(d.prob for _, _, d in g)
             order = tools if prob >= SURE else sorted(tools, key=lambda t: t.name in LEARNED)
             steps.append(PlannedStep(op, g[0][0], mask, area, prob, sev, prim.name, value,
                                      prim.unit,
-                                     [(t, tool_params(t, op, prim.name, value)) for t in order]))
+                                     [(t, tool_params(t, op, prim.name, value)) for t in order],
+                                     union if whole and area < WHOLE else None))
     steps.sort(key=lambda s: (RESTORE_ORDER.index(s.op), -s.area))
     return steps
