@@ -728,3 +728,40 @@ def test_no_colour_boost_in_the_dark_and_low_light_covers_a_dark_frame(photo):
     half = photo.copy()
     half[:, :128] *= 0.25
     assert not dark_scene(half, Assess([Det("low_light", prob=0.9)]))  # the bright half says no
+
+
+def test_a_whole_image_haze_step_returns_to_its_region_once_the_image_looks_clear(photo):
+    from restora.agent.planner import WHOLE_SEEN, ready, scene_plan
+    from restora.degrade import degrade
+
+    hazy, _ = degrade(photo, "haze=beta:1.5", seed=1)
+    part = np.zeros(photo.shape[:2], bool)
+    part[:, :100] = True
+    regs = [Reg(part, [Det("haze")], area=float(part.mean()))]
+    seen = Assess([Det("haze", prob=0.9)])
+
+    def step():
+        (s,) = [s for s in plan(regs, **scene_plan(hazy, seen, 1)) if s.op == "haze"]
+        return s
+
+    s = step()
+    assert s.mask is None and s.region_mask is not None
+    assert ready(s, hazy, seen.probs, lambda: {"haze": 0.9}) == "" and s.mask is None
+    s = step()
+    assert ready(s, hazy, seen.probs, lambda: {"haze": WHOLE_SEEN["haze"] / 2}) == ""
+    assert s.mask is not None and s.area == pytest.approx(part.mean())
+
+
+def test_a_night_sky_exposed_for_its_stars_is_not_brightened(photo):
+    from restora.agent.planner import implausible
+    from restora.degrade import degrade
+
+    night = (photo * 0.05).astype(np.float32)
+    assert implausible("low_light", night, None) == ""
+    for i in range(12):  # stars, lamps: 0.6 % of the frame near full scale
+        y, x = 20 * i + 5, (37 * i) % 240 + 5
+        night[y:y + 6, x:x + 6] = 0.95
+    assert "highlights" in implausible("low_light", night, None)
+    for s in (0.0, 0.5, 1.0):  # the synthesiser's low light always dims white below the limit
+        dark, _ = degrade(photo, f"low_light={s}", seed=3)
+        assert "highlights" not in implausible("low_light", dark, None)
