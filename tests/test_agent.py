@@ -765,3 +765,13 @@ def test_a_night_sky_exposed_for_its_stars_is_not_brightened(photo):
     for s in (0.0, 0.5, 1.0):  # the synthesiser's low light always dims white below the limit
         dark, _ = degrade(photo, f"low_light={s}", seed=3)
         assert "highlights" not in implausible("low_light", dark, None)
+
+
+def test_the_highlight_check_ignores_a_dark_regions_bright_neighbours(photo):
+    from restora.agent.planner import implausible
+
+    half = photo.copy()
+    half[:, :128] *= 0.05
+    spill = np.zeros(photo.shape[:2], bool)
+    spill[:, :134] = True  # the region's mask reaches a little into the bright half
+    assert implausible("low_light", half, spill) == ""

@@ -98,7 +98,8 @@ LOW_LIGHT_MAX_P95 = 0.35
 # A night sky or a lamp-lit street is dark but exposed for its lights: the brightest pixels
 # (99.9th percentile of the 3×3-smoothed luma) reach near full scale, which an exposure too short
 # never leaves them (the synthesiser's low light at severity 0 scales white to 0.5; the limit
-# leaves a margin for noise).
+# leaves a margin for noise). Checked on whole-frame steps only: a region's mask spills over
+# the bright pixels beside it (a dark half of a photo).
 LOW_LIGHT_HIGHLIGHT = 0.7
 HAZE_MIN_DARK = 0.25
 SATURATION_MIN_CHROMA = 0.01  # below this (a gray image) there is no colour left to restore
@@ -155,7 +156,7 @@ def implausible(op: str, img: np.ndarray, mask: np.ndarray | None,
             return f"not dark: 95th-percentile luma {p95:.2f} > {LOW_LIGHT_MAX_P95}"
         import cv2
 
-        top = float(np.percentile(cv2.blur(luma, (3, 3))[sel], 99.9))
+        top = 0.0 if mask is not None else float(np.percentile(cv2.blur(luma, (3, 3)), 99.9))
         if top >= LOW_LIGHT_HIGHLIGHT:
             return f"a dark scene exposed for its highlights: they reach {top:.2f} " \
                    f"(≥ {LOW_LIGHT_HIGHLIGHT}; too short an exposure dims them too)"
