@@ -263,17 +263,10 @@ GRAIN_FACTOR = 7.0
 NOISE_FAMILY = frozenset({"noise", "poisson", "ct_noise"})
 
 
-def halved(img: np.ndarray) -> np.ndarray:
-    """``img`` at half size by area averaging."""
-    import cv2
-
-    h, w = img.shape[:2]
-    return cv2.resize(img, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
-
-
 def grain(img: np.ndarray) -> tuple[float, float]:
     """(σ of the image, σ of the image halved), both /255, by the PCA noise estimator."""
     from restora.tools.classical.denoise import estimate_sigma
+    from restora.tools.classical.lowlight import halved
 
     if min(img.shape[:2]) < 32:
         return 0.0, 0.0

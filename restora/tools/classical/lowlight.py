@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 from scipy.special import erf
 
+from restora.degrade.camera import ENCODING_GAMMA
 from restora.tools.base import Tool, ToolParam
 from restora.tools.classical.dehaze import guided_filter
 
@@ -99,10 +100,10 @@ def unclip_black(img: np.ndarray, sigma: float) -> np.ndarray:
 # A photon fit at or above this many photons at full scale found no signal-dependent noise in
 # the image as given (the synthetic low-light operator's fits lie between about 140 and 600).
 FIT_FAILS = 1e4
-ENCODING_GAMMA = 2.2
 
 
-def _halved(img: np.ndarray) -> np.ndarray:
+def halved(img: np.ndarray) -> np.ndarray:
+    """``img`` at half size by area averaging."""
     h, w = img.shape[:2]
     return cv2.resize(img, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
 
@@ -121,7 +122,7 @@ def noise_model(img: np.ndarray) -> tuple[str, float]:
     if n < FIT_FAILS:
         return "raw", n
     if min(img.shape[:2]) >= 16:
-        lin = estimate_photons(_halved(_decoded(img))) / 4.0
+        lin = estimate_photons(halved(_decoded(img))) / 4.0
         if lin * 4.0 < FIT_FAILS:
             return "encoded", lin
     return "none", n
