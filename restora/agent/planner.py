@@ -149,9 +149,10 @@ def implausible(op: str, img: np.ndarray, mask: np.ndarray | None,
         if pg < SCENE_SEEN:
             return f"{op.replace('_', ' ')} in a region only: the whole image shows none " \
                    f"({pg:.0%}), so a dark object rather than a dark scene"
-    if op == "low_light":
+    if op in ("low_light", "saturation"):
         luma = to_gray(img)
         p95 = float(np.percentile(luma[sel], 95))
+    if op == "low_light":
         if p95 > LOW_LIGHT_MAX_P95:
             return f"not dark: 95th-percentile luma {p95:.2f} > {LOW_LIGHT_MAX_P95}"
         import cv2
@@ -167,7 +168,6 @@ def implausible(op: str, img: np.ndarray, mask: np.ndarray | None,
         if dark < HAZE_MIN_DARK:
             return f"no veil: mean dark channel {dark:.2f} < {HAZE_MIN_DARK}"
     if op == "saturation":
-        p95 = float(np.percentile(to_gray(img)[sel], 95))
         if p95 <= LOW_LIGHT_MAX_P95:
             # colours fade with the light: boosting a dark region's chroma boosts its sensor
             # noise (a camera's is coloured), and the brightening to come restores most of it
@@ -252,7 +252,7 @@ def veiled(img: np.ndarray, scene) -> list:
 # is planned at GRAIN_FACTOR × the halved estimate (BM3D at that σ), and
 # kept when the step leaves no grain the test sees (restora.agent.judge.decide_grain). Chosen on
 # the training photos through the camera pipeline (restora.degrade.camera), where the per-pixel
-# estimator reads a sixth of the noise or less (python -m restora.bench.grain --images
+# estimator reads a sixth of what it reads on the halved image (python -m restora.bench.grain --images
 # runs/wallpapers): the limits flag 92 % and 98 % of the photos at 25 and 8 photons, 23 % at
 # 100, 2 % of the clean ones and none with white noise; 7× has the best mean over the flagged
 # photos of the factors tried (3–7×; at 100 photons 5× is 0.16 dB better, at 25 and 8 photons
@@ -502,14 +502,16 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
                 k = noise_factor(jpeg_quality([reg for _, reg, _ in g]))
                 value = float(np.clip(k * value, *prim.valid))
             whole = area >= WHOLE or not regionwise or op in whole_ops
-            union = None if g[0][1].mask is None or not regionwise else \
-                _union([reg.mask for _, reg, _ in g])
+            # the regions' union: the mask, or (a WHOLE_SEEN step planned whole) kept for ready
+            keep = whole and area < WHOLE and regionwise and op in WHOLE_SEEN
+            union = _union([reg.mask for _, reg, _ in g]) \
+                if (not whole or keep) and g[0][1].mask is not None else None
             mask = None if whole else union
             prob = max(d.prob for _, _, d in g)
             order = tools if prob >= SURE else sorted(tools, key=lambda t: t.name in LEARNED)
             steps.append(PlannedStep(op, g[0][0], mask, area, prob, sev, prim.name, value,
                                      prim.unit,
                                      [(t, tool_params(t, op, prim.name, value)) for t in order],
-                                     union if whole and area < WHOLE else None))
+                                     union if keep else None))
     steps.sort(key=lambda s: (RESTORE_ORDER.index(s.op), -s.area))
     return steps

@@ -160,7 +160,12 @@ def enhance_lowlight(img: np.ndarray, scale: float | None = None, gamma: float |
     strength (0: off). ``radius`` (px) and ``eps`` (intensity²) refine the illumination map.
     """
     x = img.astype(np.float32)
-    kind, n = noise_model(x) if photons is None else ("raw", float(photons))
+    if photons is not None:
+        kind, n = "raw", float(photons)
+    elif gamma is None or denoise > 0:
+        kind, n = noise_model(x)
+    else:  # neither the tone exponent nor the denoiser needs the noise model
+        kind, n = "none", FIT_FAILS
     if gamma is None:
         gamma = 1.0 if kind == "encoded" else 2.0
     if denoise > 0 and kind != "none":  # "none": no sensor noise found (denoised already)
