@@ -135,3 +135,16 @@ def test_grain_study_prints_its_two_tables(photo):
     assert out.count("\n| ") >= len(LIMITS) + 1 + 4
     assert all(c in out for c in CONDITIONS) and "**3, 0.75**" in out
     assert f"k = {FACTORS[-1]:g}" in out and "| camera 8 |" in out
+
+
+def test_airlight_study_prints_every_estimator_and_the_true_airlight(photo):
+    from restora.bench.airlight import study
+    from restora.tools.classical.dehaze import AIRLIGHT, AIRLIGHT_METHOD
+
+    out = study([("a", photo[:96, :96]), ("b", photo[96:192, 96:192])], progress=False)
+    rows = [ln for ln in out.splitlines() if ln.startswith("| ") and "---" not in ln]
+    assert len(rows) == 1 + 1 + len(AIRLIGHT) + 1  # head, hazy input, estimators, true A
+    assert f"| **{AIRLIGHT_METHOD}** |" in out and "| true A |" in out
+    hazy = float(rows[1].split("|")[-2])
+    true = float(rows[-1].split("|")[-2])
+    assert true > hazy  # dehazing with the true airlight and β helps

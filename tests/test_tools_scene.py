@@ -186,3 +186,17 @@ def test_lowlight_reads_a_cameras_encoded_noise_and_brightens_it_by_a_gain(photo
     # no sensor noise found (a clean or denoised image): brightened, not posterised
     levels = len(np.unique(enhance_lowlight(photo * 0.2)))
     assert levels > 0.5 * len(np.unique(photo))
+
+
+def test_airlight_estimators_give_an_rgb_in_range_and_the_quadtree_skips_a_white_object():
+    from restora.tools.classical.dehaze import AIRLIGHT
+
+    rng = np.random.default_rng(0)
+    img = np.clip(0.3 + 0.15 * rng.standard_normal((256, 256, 3)), 0, 1).astype(np.float32)
+    img[:128, :128] = 0.8  # a flat hazy sky at the airlight
+    img[160:200, 160:220] = np.clip(0.9 + 0.1 * rng.standard_normal((40, 60, 3)), 0, 1)
+    for name, fn in AIRLIGHT.items():
+        a = np.asarray(fn(img))
+        assert a.shape == (3,) and np.all((a >= 0) & (a <= 1)), name
+    assert abs(float(np.mean(AIRLIGHT["quadtree"](img))) - 0.8) < 0.02
+    assert float(np.mean(AIRLIGHT["he+floor"](img))) > 0.9  # the white object's brightest pixel
