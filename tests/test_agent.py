@@ -695,6 +695,7 @@ def test_grain_test_finds_camera_noise_the_perceiver_misses_and_nothing_on_clean
     (det,) = grainy(noisy, Assess([]))
     assert det.op == "noise" and det.value == pytest.approx(GRAIN_FACTOR * half, rel=1e-3)
     assert grainy(photo, Assess([])) == []
+    assert grainy(white.astype(np.float32), Assess([])) == []  # its halved σ passes, its full not
     (step,) = plan([], add=[det])
     assert step.region == GRAIN_REGION and step.mask is None
     assert step.tools[0][1]["sigma"] == pytest.approx(det.value, rel=1e-3)

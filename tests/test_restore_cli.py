@@ -49,7 +49,7 @@ def test_report_is_self_contained(tmp_path, model, small):
     # before, after, one map per detected type, the regions overlay
     n_types = len(res.trace.detections["types"])
     assert text.count("data:image/") >= 2 + n_types + 1
-    for op in ("perceive", "tools", "judge", "total"):
+    for op in ("perceive", "plan", "tools", "judge", "total"):
         assert f"<td>{op}</td>" in text
     with pytest.raises(RestoraError, match="already exists"):
         write_report(res, page, before=img, source_name="x")

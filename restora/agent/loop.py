@@ -83,15 +83,19 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
         scene = seen.get(current)  # the whole image as the round starts
         regs = first_regions if rnd == 1 else regions(current, scene, model, threshold=threshold)
         clock.add("perceive", t0)
+        t0 = time.perf_counter()
         steps = plan(regs, prefer=prefer, rejected=rejected, tries=tries, regionwise=regionwise,
                      done=set(kept), fast=fast, learned=learned,
                      **scene_plan(current, scene, rnd))
+        clock.add("plan", t0)
         if not steps:
             stop = "the image looks clean" if rnd == 1 else "nothing left to treat"
             break
         n_kept = 0
         for step in steps:
+            t0 = time.perf_counter()
             why = ready(step, current, scene.probs, lambda img=current: seen.get(img).probs)
+            clock.add("plan", t0)
             if why:  # a physical check contradicts the detection: not tried
                 rec = StepRecord(rnd, step.op, step.region, step.area, step.prob,
                                  f"{step.param} {step.value:.3g} {step.unit}", vetoed=why)

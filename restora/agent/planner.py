@@ -284,9 +284,14 @@ def grainy(img: np.ndarray, scene) -> list:
     (:func:`plan`): where the perceiver sees part of a camera's noise, it sees it in patches and
     reads a fraction of its σ."""
     from restora.perceive import _detection
+    from restora.tools.classical.denoise import estimate_sigma
+    from restora.tools.classical.lowlight import halved
 
-    full, half = grain(img)
-    if not grain_shows(full, half):
+    if min(img.shape[:2]) < 32:
+        return []
+    half = estimate_sigma(halved(img))
+    # the full image's estimate only where the halved one can pass (most images: not at all)
+    if half < GRAIN_MIN or not grain_shows(estimate_sigma(img), half):
         return []
     prim = OPERATORS["noise"].primary
     sigma = float(np.clip(GRAIN_FACTOR * half, *prim.valid))

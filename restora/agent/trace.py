@@ -50,7 +50,7 @@ class Trace:
     steps: list[StepRecord] = field(default_factory=list)
     rounds: list[dict] = field(default_factory=list)
     stop_reason: str = ""
-    seconds: dict = field(default_factory=dict)  # total, perceive, tools, judge
+    seconds: dict = field(default_factory=dict)  # total, perceive, plan, tools, judge
     signature: str = ""
     memory_used: dict = field(default_factory=dict)
     final_p_better: float | None = None  # comparator: result vs final_base, whole image

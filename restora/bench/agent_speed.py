@@ -2,7 +2,7 @@
 
 * 512×512 — one held-out photo (scikit-image's astronaut) under each of a few single
   degradations; :func:`restora.agent.restore` with the shipped perceiver, memory off; the total
-  time and its shares (perceiver, tools, judging), the steps kept, and the ratio of the total to
+  time and its shares (perceiver, planning with its physical checks, tools, judging), the steps kept, and the ratio of the total to
   a bicubic ×2 down-and-up resize of the same image timed in the same run (these machines are
   noisy; the ratio travels, the seconds do not). Each case runs ``repeat`` times; the table
   gives the median run, and the first run's total apart (it pays one-off costs: the bm3d
@@ -59,9 +59,9 @@ def small(size: int = 512, seed: int = 0, fast: bool = False, repeat: int = 3) -
         ts.append(time.perf_counter() - t)
     base = float(np.median(ts))
     restore(img, model=model, memory=False, max_rounds=1)  # warm-up (imports, caches)
-    head = ("| degradation | total s | × bicubic | first run s | perceive s | tools s | judge s "
+    head = ("| degradation | total s | × bicubic | first run s | perceive s | plan s | tools s | judge s "
             "| steps kept | tools tried | PSNR in → out |")
-    rows = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    rows = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for recipe in CASES:
         deg, _ = degrade(img, recipe, seed=seed)
         runs = [restore(deg, model=model, memory=False, fast=fast) for _ in range(max(1, repeat))]
@@ -71,7 +71,7 @@ def small(size: int = 512, seed: int = 0, fast: bool = False, repeat: int = 3) -
         kept = sum(1 for s in r.trace.steps if s.kept)
         tried = ", ".join(dict.fromkeys(a.tool for s in r.trace.steps for a in s.attempts))
         rows.append(f"| {recipe} | {sec['total']:.2f} | {sec['total'] / base:.0f}× | {first:.2f} | "
-                    f"{sec.get('perceive', 0):.2f} | {sec.get('tools', 0):.2f} | "
+                    f"{sec.get('perceive', 0):.2f} | {sec.get('plan', 0):.2f} | {sec.get('tools', 0):.2f} | "
                     f"{sec.get('judge', 0):.2f} | {kept} | {tried or '–'} | "
                     f"{psnr(img, deg):.2f} → {psnr(img, r.image):.2f} |")
     mode = "--fast (cheap tools only)" if fast else "default tools"

@@ -204,7 +204,7 @@ def _rounds(trace) -> str:
 def _times(trace) -> str:
     sec = dict(trace.seconds)
     total = float(sec.get("total", 0.0)) or 1e-9
-    parts = [(k, float(sec.get(k, 0.0))) for k in ("perceive", "tools", "judge")]
+    parts = [(k, float(sec.get(k, 0.0))) for k in ("perceive", "plan", "tools", "judge")]
     parts.append(("other", max(0.0, total - sum(v for _, v in parts))))
     rows = [[_e(k), _num(v, ".2f") + " s", _num(100 * v / total, ".0f") + " %",
              f'<span class="share" style="width:{max(1, round(200 * v / total))}px"></span>']

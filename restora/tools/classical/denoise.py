@@ -47,9 +47,13 @@ def _noise_std_pca(patches: np.ndarray) -> float:
     Eigenvalues of the patch covariance that only noise explains are all ≈ σ²; those that carry
     image structure are larger. The noise tail is the longest tail of the sorted spectrum whose
     mean does not exceed its median (a structure eigenvalue in it would drag the mean up)."""
-    x = patches - patches.mean(axis=0)
-    # einsum instead of x.T @ x: OpenBLAS threads crawl when the cores are oversubscribed.
-    cov = np.einsum("ni,nj->ij", x, x) / x.shape[0]
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(patches - patches.mean(axis=0)))
+    # torch's product, not numpy's: OpenBLAS threads crawl when the cores are oversubscribed
+    # (batch workers), and numpy's einsum, which avoids them, took 50 ms of the 6 ms here; torch
+    # runs on the threads the process gave it (restora.batch sets them per worker).
+    cov = (x.T @ x).numpy() / x.shape[0]
     lam = np.sort(np.linalg.eigvalsh(cov))[::-1]
     for i in range(lam.size):
         tail = lam[i:]
