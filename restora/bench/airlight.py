@@ -13,7 +13,6 @@ mean PSNR (dB, each capped at 60) of the dehazed photo per condition, the shippe
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
@@ -68,23 +67,10 @@ def study(photos: list[tuple[str, np.ndarray]], progress: bool = True) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from restora.bench.suites import clean_set
-    from restora.errors import RestoraError
+    from restora.bench.study_cli import photo_study
 
-    p = argparse.ArgumentParser(prog="python -m restora.bench.airlight", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--images", default=None, help="clean photo folder (default: the held-out "
-                   "scikit-image photos)")
-    a = p.parse_args(argv)
-    try:
-        photos = clean_set(a.images)
-        if not photos:
-            raise RestoraError(f"no images in {a.images}")
-        print(study(photos))
-    except RestoraError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return photo_study(argv, "python -m restora.bench.airlight", __doc__,
+                       lambda photos, _a: study(photos))
 
 
 if __name__ == "__main__":

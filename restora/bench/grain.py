@@ -13,7 +13,6 @@ BM3D at k × the halved image's estimate, for the shipped factor and its neighbo
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import cv2
@@ -85,27 +84,21 @@ def study(photos: list[tuple[str, np.ndarray]], every: int = 4, progress: bool =
 
 
 def main(argv: list[str] | None = None) -> int:
-    from restora.bench.suites import clean_set
-    from restora.errors import RestoraError
+    from restora.bench.study_cli import photo_study
 
-    p = argparse.ArgumentParser(prog="python -m restora.bench.grain", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--images", default=None, help="clean photo folder (default: the held-out "
-                   "scikit-image photos)")
-    p.add_argument("--every", type=int, default=4, help="BM3D factor table on every N-th photo")
-    a = p.parse_args(argv)
-    try:
+    def configure(p) -> None:
+        p.add_argument("--every", type=int, default=4,
+                       help="BM3D factor table on every N-th photo")
+
+    def run(photos, a) -> str:
+        from restora.errors import RestoraError
+
         if a.every < 1:
             raise RestoraError(f"--every must be ≥ 1, got {a.every}")
-        photos = [(n, x[: x.shape[0] // 2 * 2, : x.shape[1] // 2 * 2])
-                  for n, x in clean_set(a.images)]
-        if not photos:
-            raise RestoraError(f"no images in {a.images}")
-        print(study(photos, a.every))
-    except RestoraError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        return study([(n, x[: x.shape[0] // 2 * 2, : x.shape[1] // 2 * 2]) for n, x in photos],
+                     a.every)
+
+    return photo_study(argv, "python -m restora.bench.grain", __doc__, run, configure)
 
 
 if __name__ == "__main__":

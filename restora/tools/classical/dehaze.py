@@ -138,6 +138,10 @@ AIRLIGHT = {
     "he-mean": lambda img: airlight_he(img, mean=True),
     "quadtree": airlight_quadtree,
     "quadtree-dark": lambda img: airlight_quadtree(img, on_dark=True),
+    # the mean of the shipped estimate (too high on a white object) and the quadtree's (too low
+    # under thin haze, where the flattest bright block is not yet haze-opaque)
+    "he+floor & quadtree": lambda img: 0.5 * (estimate_airlight(img, dark_channel(img, 15))
+                                              + airlight_quadtree(img)),
 }
 AIRLIGHT_METHOD = "he+floor"
 
