@@ -200,3 +200,11 @@ def test_airlight_estimators_give_an_rgb_in_range_and_the_quadtree_skips_a_white
         assert a.shape == (3,) and np.all((a >= 0) & (a <= 1)), name
     assert abs(float(np.mean(AIRLIGHT["quadtree"](img))) - 0.8) < 0.02
     assert float(np.mean(AIRLIGHT["he+floor"](img))) > 0.9  # the white object's brightest pixel
+
+
+def test_the_shipped_airlight_is_the_mean_of_hes_and_the_quadtrees():
+    from restora.tools.classical.dehaze import AIRLIGHT, shipped_airlight
+
+    img = np.random.default_rng(1).random((96, 96, 3)).astype(np.float32)
+    mean = 0.5 * (AIRLIGHT["he+floor"](img) + AIRLIGHT["quadtree"](img))
+    assert np.allclose(shipped_airlight(img), mean)

@@ -340,9 +340,9 @@ def scene_params(tool: Tool, params: dict, img: np.ndarray) -> dict:
     region). Gray, from the whole image's dark channel."""
     names = {p.name for p in tool.params}
     if "airlight" in names and params.get("airlight") is None:
-        from restora.tools.classical.dehaze import dark_channel, estimate_airlight
+        from restora.tools.classical.dehaze import shipped_airlight
 
-        a = estimate_airlight(img, dark_channel(img, 15))
+        a = shipped_airlight(img)
         params = {**params, "airlight": float(np.clip(np.mean(a), 0.0, 1.0))}
     return params
 

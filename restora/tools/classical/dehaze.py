@@ -8,9 +8,11 @@ patch-wise transmission along the image's edges (in place of the slower soft mat
 Three safeguards, the first two measured on the held-out photos (close-ups, gray and indoor-like
 scenes where the prior is weak: ``brick``, ``camera``, ``coins``):
 
-* the airlight is never taken below the 99.9th percentile of the per-pixel channel minimum
+* He's airlight is never taken below the 99.9th percentile of the per-pixel channel minimum
   (the brightest near-white pixels). Under thin haze no pixel is haze-opaque and He's estimate
-  falls short of A; too small an A over-dehazes, too large an A merely leaves haze.
+  falls short of A; too small an A over-dehazes, too large an A merely leaves haze. That
+  estimate is averaged with Kim et al.'s quadtree search (JVCIR 2013), which a white object
+  does not fool (:data:`AIRLIGHT_METHOD`).
 * ω (the share of the haze removed) is not a constant 0.95 but set from the typical
   transmission t̄ of the image: if the haze-free dark channel is κ·A rather than 0, the ω that
   makes He's t̃ exact is ω = (1 − t̄) / (1 − t̄ + κ·t̄). Thin haze (t̄ → 1) gets a small ω, where the
@@ -127,23 +129,26 @@ def airlight_quadtree(img: np.ndarray, min_side: int = 32, on_dark: bool = False
 
 # Airlight estimators compared by python -m restora.bench.airlight (each: image → RGB). With the
 # haze's true β, the true airlight would dehaze the training photos to 23.98 dB on average against
-# 19.11 with the shipped estimate: the airlight is the dehazer's largest remaining error. None of
-# the alternatives tried beats the shipped one there (quadtree 18.91, he 19.03; --images
-# runs/wallpapers); on the held-out photos the quadtree search would be better (20.48 against
-# 20.09: it skips the white spacesuit of `astronaut` and the bright coins), but it was not chosen
-# on them.
+# 19.11 with He's estimate raised to its floor (estimate_airlight): the airlight is the dehazer's
+# largest remaining error. He's estimate is too high where a white object is brighter than the
+# airlight under the haze (a spacesuit, coins); Kim's quadtree search skips such objects but is
+# too low under thin haze. Their mean is shipped: best on the training photos in every condition
+# (19.28 dB; --images runs/wallpapers), checked on the held-out ones (20.54 against 20.09).
 AIRLIGHT = {
     "he+floor": lambda img: estimate_airlight(img, dark_channel(img, 15)),
     "he": airlight_he,
     "he-mean": lambda img: airlight_he(img, mean=True),
     "quadtree": airlight_quadtree,
     "quadtree-dark": lambda img: airlight_quadtree(img, on_dark=True),
-    # the mean of the shipped estimate (too high on a white object) and the quadtree's (too low
-    # under thin haze, where the flattest bright block is not yet haze-opaque)
     "he+floor & quadtree": lambda img: 0.5 * (estimate_airlight(img, dark_channel(img, 15))
                                               + airlight_quadtree(img)),
 }
-AIRLIGHT_METHOD = "he+floor"
+AIRLIGHT_METHOD = "he+floor & quadtree"
+
+
+def shipped_airlight(img: np.ndarray) -> np.ndarray:
+    """The shipped airlight estimate of ``img`` (RGB): :data:`AIRLIGHT`'s ``AIRLIGHT_METHOD``."""
+    return AIRLIGHT[AIRLIGHT_METHOD](img)
 
 
 def adaptive_omega(t_mean: float, kappa: float) -> float:
@@ -188,7 +193,7 @@ def dehaze_dcp(img: np.ndarray, omega: float | None = None, t_mean: float | None
     patch = int(patch) | 1
     radius = 2 * patch if radius is None else int(radius)
     if airlight is None:
-        a = estimate_airlight(img, dark_channel(img, patch))
+        a = shipped_airlight(img)
     else:
         a = np.full(3, airlight, np.float32)
     a = np.maximum(a, np.float32(1e-3))
