@@ -83,15 +83,19 @@ def dark_channel(img: np.ndarray, patch: int) -> np.ndarray:
     return cv2.erode(img.min(axis=2), k, borderType=cv2.BORDER_REFLECT)
 
 
+def _he_candidates(img: np.ndarray, dark: np.ndarray, top: float) -> np.ndarray:
+    """The input colours (N×3) of the ``top`` fraction of pixels with the brightest ``dark``."""
+    flat = dark.ravel()
+    n = max(int(flat.size * top), 1)
+    return img.reshape(-1, 3)[np.argpartition(flat, flat.size - n)[flat.size - n:]]
+
+
 def estimate_airlight(img: np.ndarray, dark: np.ndarray, top: float = 0.001) -> np.ndarray:
     """Atmospheric light (RGB). He et al.: among the ``top`` fraction of pixels with the brightest
     dark channel (the most haze-opaque), the colour of the brightest one in the input. Raised to
     the 99.9th percentile of the per-pixel channel minimum where that is brighter (thin haze: no
     pixel is opaque, and an airlight too dark over-dehazes)."""
-    flat = dark.ravel()
-    n = max(int(flat.size * top), 1)
-    idx = np.argpartition(flat, flat.size - n)[flat.size - n:]
-    cand = img.reshape(-1, 3)[idx]
+    cand = _he_candidates(img, dark, top)
     a = cand[np.argmax(cand.sum(axis=1))]
     return np.maximum(a, np.percentile(img.min(axis=2), 99.9)).astype(np.float32)
 
@@ -99,10 +103,13 @@ def estimate_airlight(img: np.ndarray, dark: np.ndarray, top: float = 0.001) -> 
 def airlight_he(img: np.ndarray, top: float = 0.001, mean: bool = False) -> np.ndarray:
     """He et al.'s airlight without the floor: among the ``top`` fraction of pixels with the
     brightest dark channel (15 px), the brightest input pixel, or (``mean``) their mean colour."""
-    flat = dark_channel(img, 15).ravel()
-    n = max(int(flat.size * top), 1)
-    cand = img.reshape(-1, 3)[np.argpartition(flat, flat.size - n)[flat.size - n:]]
+    cand = _he_candidates(img, dark_channel(img, 15), top)
     return (cand.mean(0) if mean else cand[np.argmax(cand.sum(axis=1))]).astype(np.float32)
+
+
+def airlight_he_floor(img: np.ndarray) -> np.ndarray:
+    """:func:`estimate_airlight` on the 15-px dark channel of ``img``."""
+    return estimate_airlight(img, dark_channel(img, 15))
 
 
 def airlight_quadtree(img: np.ndarray, min_side: int = 32, on_dark: bool = False) -> np.ndarray:
@@ -135,13 +142,12 @@ def airlight_quadtree(img: np.ndarray, min_side: int = 32, on_dark: bool = False
 # too low under thin haze. Their mean is shipped: best on the training photos in every condition
 # (19.28 dB; --images runs/wallpapers), checked on the held-out ones (20.54 against 20.09).
 AIRLIGHT = {
-    "he+floor": lambda img: estimate_airlight(img, dark_channel(img, 15)),
+    "he+floor": airlight_he_floor,
     "he": airlight_he,
     "he-mean": lambda img: airlight_he(img, mean=True),
     "quadtree": airlight_quadtree,
     "quadtree-dark": lambda img: airlight_quadtree(img, on_dark=True),
-    "he+floor & quadtree": lambda img: 0.5 * (estimate_airlight(img, dark_channel(img, 15))
-                                              + airlight_quadtree(img)),
+    "he+floor & quadtree": lambda img: 0.5 * (airlight_he_floor(img) + airlight_quadtree(img)),
 }
 AIRLIGHT_METHOD = "he+floor & quadtree"
 
