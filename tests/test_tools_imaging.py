@@ -180,3 +180,15 @@ def test_masked_apply_leaves_outside_untouched(tool, recipe, crops):
     far = ndimage.distance_transform_edt(mask < 0.5) > 8.0
     assert np.array_equal(out[far], bad[far])
     assert not np.array_equal(out[:, :40], bad[:, :40])
+
+
+def test_noise_covariance_by_torch_matches_the_plain_sum():
+    # the PCA estimator's covariance comes from torch's product; the spectrum it reads must be
+    # the one the plain sum over patches gives
+    rng = np.random.default_rng(3)
+    patches = rng.random((4000, 75)) + 0.1 * rng.standard_normal((4000, 75))
+    x = patches - patches.mean(axis=0)
+    lam = np.sort(np.linalg.eigvalsh(np.einsum("ni,nj->ij", x, x) / len(x)))[::-1]
+    expected = next(float(np.sqrt(lam[i:].mean())) for i in range(lam.size)
+                    if lam[i:].mean() <= np.median(lam[i:]))
+    assert denoise._noise_std_pca(patches) == pytest.approx(expected, rel=1e-9)

@@ -266,11 +266,17 @@ NOISE_FAMILY = frozenset({"noise", "poisson", "ct_noise"})
 def grain(img: np.ndarray) -> tuple[float, float]:
     """(σ of the image, σ of the image halved), both /255, by the PCA noise estimator."""
     from restora.tools.classical.denoise import estimate_sigma
-    from restora.tools.classical.lowlight import halved
 
     if min(img.shape[:2]) < 32:
         return 0.0, 0.0
-    return estimate_sigma(img), estimate_sigma(halved(img))
+    return estimate_sigma(img), _halved_sigma(img)
+
+
+def _halved_sigma(img: np.ndarray) -> float:
+    from restora.tools.classical.denoise import estimate_sigma
+    from restora.tools.classical.lowlight import halved
+
+    return estimate_sigma(halved(img))
 
 
 def grain_shows(full: float, half: float) -> bool:
@@ -285,11 +291,8 @@ def grainy(img: np.ndarray, scene) -> list:
     reads a fraction of its σ."""
     from restora.perceive import _detection
     from restora.tools.classical.denoise import estimate_sigma
-    from restora.tools.classical.lowlight import halved
 
-    if min(img.shape[:2]) < 32:
-        return []
-    half = estimate_sigma(halved(img))
+    half = _halved_sigma(img) if min(img.shape[:2]) >= 32 else 0.0
     # the full image's estimate only where the halved one can pass (most images: not at all)
     if half < GRAIN_MIN or not grain_shows(estimate_sigma(img), half):
         return []

@@ -43,7 +43,7 @@ def study(photos: list[tuple[str, np.ndarray]], progress: bool = True) -> str:
             recipe = f"haze={s}" + (f",noise={n}" if n else "")
             y, label = degrade(x, recipe, seed=1000 * i + int(100 * s) + int(n))
             p = next(st.params for st in label.steps if st.op == "haze")
-            kw = {k: v for k, v in tune_haze("haze", {"beta": p["beta"]}).items()}
+            kw = tune_haze("haze", {"beta": p["beta"]})
             hazy[(s, n)].append(_db(x, y))
             db["true A"][(s, n)].append(_db(x, dehaze_dcp(y, airlight=p["airlight"], **kw)))
             for m, fn in AIRLIGHT.items():
