@@ -138,7 +138,7 @@ def airlight_quadtree(img: np.ndarray, min_side: int = 32, on_dark: bool = False
 # haze's true β, the true airlight would dehaze the training photos to 23.98 dB on average against
 # 19.11 with He's estimate raised to its floor (estimate_airlight): the airlight is the dehazer's
 # largest remaining error. He's estimate is too high where a white object is brighter than the
-# airlight under the haze (a spacesuit, coins); Kim's quadtree search skips such objects but is
+# airlight under the haze (a white spacesuit); Kim's quadtree search skips such objects but is
 # too low under thin haze. Their mean is shipped: best on the training photos in every condition
 # (19.28 dB; --images runs/wallpapers), checked on the held-out ones (20.54 against 20.09).
 AIRLIGHT = {

@@ -51,8 +51,9 @@ def _noise_std_pca(patches: np.ndarray) -> float:
 
     x = torch.from_numpy(np.ascontiguousarray(patches - patches.mean(axis=0)))
     # torch's product, not numpy's: OpenBLAS threads crawl when the cores are oversubscribed
-    # (batch workers), and numpy's einsum, which avoids them, took 50 ms of the 6 ms here; torch
-    # runs on the threads the process gave it (restora.batch sets them per worker).
+    # (batch workers), and numpy's einsum, which avoids them, was the grain test's largest cost
+    # (BENCHMARKS.md, the agent's time); torch runs on the threads the process gave it
+    # (restora.batch sets them per worker).
     cov = (x.T @ x).numpy() / x.shape[0]
     lam = np.sort(np.linalg.eigvalsh(cov))[::-1]
     for i in range(lam.size):
