@@ -31,7 +31,7 @@ import scipy.fft as sfft
 from PIL import Image
 
 from restora.tools.base import Tool, ToolParam
-from restora.tools.classical.denoise import bm3d_gray
+from restora.tools.classical.denoise import bm3d_luma_chroma
 
 # JPEG's full-range YCbCr (ITU-T T.871); chroma offset 0.5 in [0, 1] units.
 _YCC = np.array([[0.299, 0.587, 0.114],
@@ -125,18 +125,13 @@ def deblock(img: np.ndarray, quality: float | None = None) -> np.ndarray:
     step_y, _ = jpeg_tables(q)
     sigma = (SIGMA_PER_STEP * float(step_y.mean()) + SIGMA0) / 255.0
     h, w = img.shape[:2]
-    ph, pw = h % 2, w % 2
-    x = np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="symmetric") if ph or pw else img
-    ycc = cv2.transform(np.ascontiguousarray(x, np.float32), _YCC)
-    out = np.empty_like(ycc)
+    # CHROMA_GAIN was fitted on the half-resolution chroma, whose compression error is not white
+    # (a 2×2 mean does not halve it): its full-resolution σ is given as twice that
+    s_chroma = 2.0 * CHROMA_GAIN * sigma
+    ycc, out = bm3d_luma_chroma(img, _YCC, (sigma, s_chroma, s_chroma))
     decoded = ycc[..., 0] * 255.0 - 128.0
-    luma = bm3d_gray(ycc[..., 0], sigma) * 255.0 - 128.0
+    luma = out[..., 0] * 255.0 - 128.0
     out[..., 0] = (_project_quantisation(luma, decoded, step_y) + 128.0) / 255.0
-    hh, ww = ycc.shape[:2]
-    for c in (1, 2):
-        half = cv2.resize(ycc[..., c], (ww // 2, hh // 2), interpolation=cv2.INTER_AREA)
-        den = bm3d_gray(half, CHROMA_GAIN * sigma)
-        out[..., c] = cv2.resize(den, (ww, hh), interpolation=cv2.INTER_CUBIC)
     return cv2.transform(out, _YCC_INV)[:h, :w]
 
 
