@@ -603,6 +603,46 @@ def test_haze_and_rain_regions_go_whole_image_in_round_one_only(photo):
     assert mask("snow", photo, 2, 0.3) is not None and mask("noise", photo, 1, 0.3) is not None
 
 
+def test_noise_the_maps_see_everywhere_is_planned_over_the_whole_image(photo):
+    """Noise whose map leaves no part clearly clean (5th percentile ≥ NOISE_SPREAD) is one
+    whole-image step, at the regions' area-weighted severity; noise with a clean part stays in
+    its regions, split by severity."""
+    from types import SimpleNamespace
+
+    from restora.agent.planner import NOISE_SPREAD, noise_spread, scene_plan
+    from restora.nets.perceiver import OPS
+
+    h, w = photo.shape[:2]
+    maps = np.zeros((len(OPS), h // 8, w // 8), np.float32)
+    j = OPS.index("noise")
+    maps[j] = 0.3
+    maps[j, :, : maps.shape[2] // 2] = NOISE_SPREAD + 0.01  # weak, but nowhere clean
+    spread = SimpleNamespace(probs={"noise": 0.6}, prob_maps=maps)
+    patchy = SimpleNamespace(probs={"noise": 0.6}, prob_maps=np.where(maps == 0.3, 0.9, 0.0))
+    assert noise_spread(spread) and not noise_spread(patchy)
+    assert not noise_spread(Assess([Det("noise")]))  # no maps: nothing to say
+    a, b = np.zeros((h, w), bool), np.zeros((h, w), bool)
+    a[:, : w // 3], b[:, w // 3: 2 * w // 3] = True, True
+    regs = [Reg(a, [Det("noise", severity=0.3)], area=1 / 3),
+            Reg(b, [Det("noise", severity=0.8)], area=1 / 3)]
+    (step,) = [s for s in plan(regs, **scene_plan(photo, spread, 1)) if s.op == "noise"]
+    assert step.mask is None and step.severity == pytest.approx(0.55)
+    steps = [s for s in plan(regs, **scene_plan(photo, patchy, 1)) if s.op == "noise"]
+    assert len(steps) == 2 and all(s.mask is not None for s in steps)
+
+
+def test_noise_seen_at_planning_and_gone_after_the_step_counts_as_removed():
+    """A deblocking earlier in the round can hide the noise from the perceiver: the detection
+    that planned the step then stands for 'seen before'."""
+    hidden = _evidence(before=0.03, after=0.0, p=0.05)
+    ok, why, _ = J.decide(hidden)
+    assert not ok and "comparator" in why
+    assert J.decide(hidden, planned=0.7) == (True, "", True)
+    assert J.decide(hidden, planned=0.3)[0] is False  # not seen at planning either
+    assert J.decide(_evidence(before=0.03, after=0.6, p=0.05), planned=0.7)[0] is False
+    assert J.decide(_evidence(ok=False, before=0.03, after=0.0), planned=0.7)[0] is False
+
+
 def test_noise_beside_jpeg_is_not_denoised_as_if_compressed():
     from restora.agent.planner import jpeg_quality
 

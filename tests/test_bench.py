@@ -148,3 +148,18 @@ def test_airlight_study_prints_every_estimator_and_the_true_airlight(photo):
     hazy = float(rows[1].split("|")[-2])
     true = float(rows[-1].split("|")[-2])
     assert true > hazy  # dehazing with the true airlight and β helps
+
+
+def test_spread_study_counts_each_group_and_marks_the_shipped_limit(photo):
+    from restora.agent.planner import NOISE_SPREAD
+    from restora.bench import suites
+    from restora.bench.spread import LIMITS, _cases, study
+
+    cases = _cases(["a"])
+    n_part = sum(g == "in a part" for g, _ in cases)
+    assert n_part == sum("noise" in r for r in suites.SUITES["spatial"].values())
+    assert {it.suite for g, it in cases if g == "everywhere"} == {"composite", "three-deg", "camera"}
+    out = study([("a", photo[:128, :128])], progress=False)
+    assert f"| everywhere | {len(cases) - n_part} |" in out and f"| in a part | {n_part} |" in out
+    assert "| clean | 1 |" in out and f"| **{NOISE_SPREAD:g}** |" in out
+    assert out.count("\n| ") >= 4 + len({*LIMITS, NOISE_SPREAD}) + 1

@@ -207,9 +207,12 @@ OP_MARGIN = {"haze": 0.9, "blur_defocus": 0.7}
 CLEAR_OPS = frozenset({"haze"})
 
 
-def removed(ev: StepEvidence) -> bool:
-    """The step's degradation was detected before it and is no longer detected after it."""
-    return ev.probs_before.get(ev.op, 0.0) >= SEEN > ev.probs_after.get(ev.op, 0.0)
+def removed(ev: StepEvidence, planned: float | None = None) -> bool:
+    """The step's degradation was detected before it and is no longer detected after it.
+    ``planned``: its probability where the step was planned, when an earlier step of the round
+    has changed the image since (see :func:`decide`)."""
+    before = max(ev.probs_before.get(ev.op, 0.0), planned or 0.0)
+    return before >= SEEN > ev.probs_after.get(ev.op, 0.0)
 
 
 # Optional, not on by default: refuse a step after which noise or JPEG is seen that was not seen
@@ -227,13 +230,20 @@ def emerged(ev: StepEvidence) -> str:
 def decide(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
            op_margins: bool = True, quality_slack: float | None = None,
            weather: bool = True, emerge: bool = False,
-           clear: bool = False) -> tuple[bool, str, bool]:
+           clear: bool = False, planned: float | None = None) -> tuple[bool, str, bool]:
     """(keep?, why not, sure?) for one tried step. Always: the fidelity guard. Then, with
     ``reperceive`` (the perceiver looks again, as RAR's assessment does after each step): a step
     on a reliably recognised degradation that it removed is kept, and surely so (no need to try
     other candidates); a step against weather must lower its detection (``weather``, on by
     default; off only to measure it). Otherwise the comparator
     must give ≥ ``margin`` (≥ :data:`OP_MARGIN` where stricter, with ``op_margins``).
+
+    ``planned`` is the step's detection probability when it was planned, given where an earlier
+    step of the round has changed the image since: a deblocking smooths the noise that came
+    before the JPEG into blotches the perceiver no longer calls noise (0.02–0.04 on the
+    composite suite's noise + JPEG photos, from 0.5–0.8) and its comparator then judges the
+    denoising at random (BM3D 0.01, NLM 1.00 on one photo, 2.6 dB apart the other way). Noise
+    seen at planning and gone after the step counts as removed.
 
     The no-reference quality score is recorded but not used by default (``quality_slack``
     None). The earlier rule "the quality may not fall by more than 0.02", added to this judge,
@@ -246,7 +256,7 @@ def decide(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
     other changes too)."""
     if not ev.fidelity_ok:
         return False, ev.fidelity_why, False
-    if reperceive and ev.op in RELIABLE and removed(ev):
+    if reperceive and ev.op in RELIABLE and removed(ev, planned):
         return True, "", True
     if reperceive and clear and ev.op in CLEAR_OPS and tier_of(ev.quality_before) == TIERS[-1]:
         return False, (f"the image already looks {TIERS[-1]} (quality {ev.quality_before:.2f}): "
@@ -270,7 +280,7 @@ def decide(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
 
 
 def decide_grain(ev: StepEvidence, grain_after: tuple[float, float],
-                 margin: float = 0.6) -> tuple[bool, str, bool]:
+                 margin: float = 0.6, planned: float | None = None) -> tuple[bool, str, bool]:
     """(keep?, why not, sure?) for a step the grain test planned (camera noise, which neither
     the perceiver nor its comparator sees: restora.agent.planner's grain test). Kept, and
     surely, when it passes the fidelity guard and ``grain_after`` (restora.agent.planner.grain
@@ -279,7 +289,7 @@ def decide_grain(ev: StepEvidence, grain_after: tuple[float, float],
 
     if ev.fidelity_ok and not grain_shows(*grain_after):
         return True, "", True
-    return decide(ev, margin)
+    return decide(ev, margin, planned=planned)
 
 
 def decide_dict(d: dict, margin: float = 0.6, **kw) -> tuple[bool, str, bool]:

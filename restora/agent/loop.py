@@ -91,7 +91,7 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
         if not steps:
             stop = "the image looks clean" if rnd == 1 else "nothing left to treat"
             break
-        n_kept = 0
+        n_kept, round_img = 0, current
         for step in steps:
             t0 = time.perf_counter()
             why = ready(step, current, scene.probs, lambda img=current: seen.get(img).probs)
@@ -100,7 +100,11 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
                 rec = StepRecord(rnd, step.op, step.region, step.area, step.prob,
                                  f"{step.param} {step.value:.3g} {step.unit}", vetoed=why)
             else:
-                current, rec, sure = _execute(step, current, src, model, margin, rnd, clock, seen)
+                # the detection that planned the step, where an earlier step of the round has
+                # changed the image since (judge.decide)
+                planned = None if current is round_img else step.prob
+                current, rec, sure = _execute(step, current, src, model, margin, rnd, clock, seen,
+                                              planned)
                 if rec.kept:
                     unsure = unsure or not sure
                     if not unsure:
@@ -161,9 +165,11 @@ class _Seen:
 
 
 def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, margin: float,
-             rnd: int, clock: _Clock, seen: _Seen) -> tuple[np.ndarray, StepRecord, bool]:
+             rnd: int, clock: _Clock, seen: _Seen,
+             planned: float | None = None) -> tuple[np.ndarray, StepRecord, bool]:
     """Try the step's candidate tools; keep the best acceptable result or roll back. The flag:
-    the kept result was kept on the re-perception's evidence (restora.agent.judge.decide)."""
+    the kept result was kept on the re-perception's evidence (restora.agent.judge.decide, to
+    which ``planned`` goes)."""
     from restora.perceive import assess
 
     box = step_box(step.mask, current.shape[:2])
@@ -186,9 +192,9 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
         ev = J.evidence(model, ops, before, seen_after, src[box], cand[box],
                         None if step.mask is None else step.mask[box])
         if step.region == GRAIN_REGION:
-            ok, why, sure = J.decide_grain(ev, grain(cand), margin)
+            ok, why, sure = J.decide_grain(ev, grain(cand), margin, planned)
         else:
-            ok, why, sure = J.decide(ev, margin)
+            ok, why, sure = J.decide(ev, margin, planned=planned)
         clock.add("judge", t0)
         p, corr, dc = ev.p_better, ev.structure, ev.chroma_shift
         rec.attempts.append(Attempt(tool.name, params, p, ev.quality_before, ev.quality_after,

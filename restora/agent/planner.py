@@ -324,7 +324,30 @@ def scene_plan(img: np.ndarray, scene, rnd: int) -> dict:
              float(scene.probs.get(op, 0.0)) >= WHOLE_SEEN.get(op, 0.0)}
     if dark_scene(img, scene):
         whole.add("low_light")
+    if noise_spread(scene):
+        whole |= NOISE_FAMILY
     return {"add": veiled(img, scene) + grainy(img, scene), "whole_ops": frozenset(whole)}
+
+
+# A sensor's noise covers the whole frame. Where JPEG compression came after it, it survives
+# in blotches the perceiver's maps see in patches (probability 0.2–0.7 in most of the photo),
+# and regional noise steps left the rest of the frame noisy beside a denoised patch. Noise that
+# is really local leaves its clean part at a probability of ~0: where even the least noisy
+# twentieth of the noise map (its 5th percentile) reaches NOISE_SPREAD, noise steps cover the
+# whole image. Chosen on the training photos, checked on held-out ones (python -m
+# restora.bench.spread --images runs/wallpapers; python -m restora.bench.spread).
+NOISE_SPREAD = 0.05
+
+
+def noise_spread(scene) -> bool:
+    """The perceiver's noise map (of ``scene``, a restora.perceive.Assessment) leaves no part of
+    the image clearly clean of noise: its 5th percentile is at least :data:`NOISE_SPREAD`."""
+    from restora.nets.perceiver import OPS
+
+    maps = getattr(scene, "prob_maps", None)
+    if maps is None or "noise" not in OPS:
+        return False
+    return float(np.percentile(maps[OPS.index("noise")], 5)) >= NOISE_SPREAD
 
 
 def dark_scene(img: np.ndarray, scene) -> bool:
@@ -496,7 +519,9 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
         items.sort(key=lambda it: it[2].severity)
         groups, group = [], [items[0]]
         for it in items[1:]:
-            if it[2].severity - group[-1][2].severity > SEVERITY_GAP:
+            # severities set apart steps in different regions, not over the whole image
+            if it[2].severity - group[-1][2].severity > SEVERITY_GAP and regionwise \
+                    and op not in whole_ops:
                 groups.append(group)
                 group = []
             group.append(it)
