@@ -643,6 +643,47 @@ def test_noise_seen_at_planning_and_gone_after_the_step_counts_as_removed():
     assert J.decide(_evidence(ok=False, before=0.03, after=0.0), planned=0.7)[0] is False
 
 
+def test_airlight_share_tells_sky_at_the_airlight_from_a_hazy_scene(photo):
+    from restora.agent.planner import airlight_share
+    from restora.degrade import degrade
+
+    hazy, _ = degrade(photo, "haze=beta:1.5", seed=1)
+    img = hazy.copy()
+    w = img.shape[1]
+    img[:, : w // 3] = np.float32(0.9) + 0.005 * np.random.default_rng(0).standard_normal(
+        img[:, : w // 3].shape).astype(np.float32)
+    sky, scene = np.zeros(img.shape[:2], bool), np.zeros(img.shape[:2], bool)
+    sky[:, : w // 3], scene[:, w // 2:] = True, True
+    assert airlight_share(img, sky) > 0.9 > airlight_share(img, scene)
+
+
+def test_a_first_round_haze_step_goes_whole_once_the_image_as_it_finds_it_looks_hazy(photo):
+    """Haze hidden under noise at the round's start shows after the denoising: the regional
+    haze step then acts over the whole image, as WHOLE_SEEN's rule would have planned it."""
+    from restora.agent.planner import WHOLE_SEEN, ready, scene_plan
+    from restora.degrade import degrade
+
+    hazy, _ = degrade(photo, "haze=beta:1.5", seed=1)
+    part = np.zeros(photo.shape[:2], bool)
+    part[:, : photo.shape[1] // 4] = True
+    seen = Assess([Det("haze", prob=WHOLE_SEEN["haze"] / 2)])
+
+    def step(rnd):
+        (s,) = [s for s in plan([Reg(part, [Det("haze")], area=0.25)],
+                                **scene_plan(hazy, seen, rnd)) if s.op == "haze"]
+        return s
+
+    s = step(1)
+    assert s.promote and s.mask is not None
+    assert ready(s, hazy, probs_now=lambda: {"haze": 0.1}) == "" and s.mask is not None
+    assert ready(s, hazy, probs_now=lambda: {"haze": 0.5}) == "" and s.mask is None
+    assert s.region_mask is not None and s.area == 1.0
+    later = step(2)  # later rounds keep haze in its region
+    assert not later.promote
+    ready(later, hazy, probs_now=lambda: {"haze": 0.9})
+    assert later.mask is not None
+
+
 def test_noise_beside_jpeg_is_not_denoised_as_if_compressed():
     from restora.agent.planner import jpeg_quality
 
@@ -721,6 +762,8 @@ def test_haze_extent_bench_first_and_later_rounds(photo):
     later = B.haze_extent([crop], 2, load_model(), seed=3, progress=False, late=True)
     assert "2 first-round states" in first and "| **all** |" in first and "judged on" in first
     assert "2 states (both rounds)" in later and "of the second-round ones" in later
+    assert all(f"\n| {s:g} | " in first for s in B.AT_AIRLIGHT_GRID)  # the airlight table
+    assert "refused: hazy / haze-free" in first
 
 
 def test_grain_test_finds_camera_noise_the_perceiver_misses_and_nothing_on_clean(photo):

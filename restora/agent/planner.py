@@ -61,6 +61,7 @@ class PlannedStep:
     unit: str
     tools: list[tuple[Tool, dict]] = field(default_factory=list)
     region_mask: np.ndarray | None = None  # its regions' union, where it was planned whole
+    promote: bool = False  # goes whole if the image as the step finds it shows the op (ready)
 
 
 def tool_params(tool: Tool, op: str, param: str, value: float) -> dict:
@@ -203,6 +204,30 @@ VEIL_REGION = -1  # PlannedStep.region of a step the veil test added: the whole 
 GRAIN_REGION = -2  # PlannedStep.region of a step the grain test added: the whole image
 
 
+# Measured, not used: a region at the airlight holds nothing to recover (dehazing divides by a
+# tiny t and turned a patch of bright sky into a dark blotch with a seam around it: the
+# composite suite's snow + noise on the camera photo, −6 dB, airlight_share 0.84). Refusing
+# regional haze steps whose airlight_share reaches s changes little either way: the best s on
+# the training photos (0.9) refuses 4 steps for +3.0 dB summed, on the held-out ones 2 steps for
+# +0.1 dB (python -m restora.bench.judge --haze-extent 700 --images runs/wallpapers --seed 9,
+# its last table; --haze-extent 600 --seed 10).
+def airlight_share(img: np.ndarray, mask: np.ndarray | None) -> float:
+    """1 − t at the clearest tenth of ``img`` under ``mask`` (None: all of it): the 10th
+    percentile of the per-pixel minimum over R, G, B (smoothed 2 px, so that noise does not
+    pull it down) over the mean of the whole image's airlight (restora.tools.classical.dehaze
+    .shipped_airlight)."""
+    import cv2
+
+    from restora.tools.classical.dehaze import shipped_airlight
+
+    sel = _selected(img, mask)
+    if not sel.any():
+        return 0.0
+    low = cv2.GaussianBlur(img, (0, 0), 2.0).min(2)
+    a = max(float(np.mean(shipped_airlight(img))), 1e-3)
+    return float(np.percentile(low[sel], 10)) / a
+
+
 def smooth_dark(img: np.ndarray) -> np.ndarray:
     """The dark channel (15 px) of ``img`` smoothed by a 2-px Gaussian, so that noise does not
     pull its minima down (the minimum of a noisy window is set by its noise)."""
@@ -322,11 +347,14 @@ def scene_plan(img: np.ndarray, scene, rnd: int) -> dict:
     looks veiled)."""
     whole = {op for op in WHOLE_OPS if rnd == 1 and
              float(scene.probs.get(op, 0.0)) >= WHOLE_SEEN.get(op, 0.0)}
+    # the rest of them may still go whole once the round's earlier steps reveal them (ready)
+    promote = {op for op in WHOLE_SEEN if rnd == 1 and op in WHOLE_OPS and op not in whole}
     if dark_scene(img, scene):
         whole.add("low_light")
     if noise_spread(scene):
         whole |= NOISE_FAMILY
-    return {"add": veiled(img, scene) + grainy(img, scene), "whole_ops": frozenset(whole)}
+    return {"add": veiled(img, scene) + grainy(img, scene), "whole_ops": frozenset(whole),
+            "promote": frozenset(promote)}
 
 
 # A sensor's noise covers the whole frame. Where JPEG compression came after it, it survives
@@ -423,11 +451,18 @@ def ready(step: PlannedStep, img: np.ndarray, scene_probs: dict[str, float] | No
     to the image: a masked noise step's mask grown over the noise its region left out; a step
     planned over the whole image by :data:`WHOLE_SEEN`'s rule put back in its regions when the
     whole image as the step finds it no longer looks so (``probs_now``: a callable giving that
-    image's global probabilities; the round's earlier steps, a denoising, change what it shows)."""
+    image's global probabilities; the round's earlier steps, a denoising, change what it shows),
+    and the other way round: a step :func:`scene_plan` left in its regions because the round's
+    image did not look so (``promote``) goes whole once the image as the step finds it does (a
+    haze under noise shows once the noise is gone: on the composite suite's haze + noise
+    astronaut, 0.18 before the denoising and 0.52 after)."""
     if step.op in WHOLE_SEEN and step.mask is None and step.region_mask is not None \
             and probs_now is not None \
             and float(probs_now().get(step.op, 0.0)) < WHOLE_SEEN[step.op]:
         step.mask, step.area = step.region_mask, float(step.region_mask.mean())
+    elif step.promote and step.mask is not None and probs_now is not None \
+            and float(probs_now().get(step.op, 0.0)) >= WHOLE_SEEN[step.op]:
+        step.region_mask, step.mask, step.area = step.mask, None, 1.0
     why = implausible(step.op, img, step.mask, scene_probs)
     if not why and step.op in NOISE_GROWS and step.mask is not None:
         step.mask = grow_noise_mask(img, step.mask)
@@ -470,7 +505,7 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
          regionwise: bool = True, done: set[str] | None = None,
          fast: bool = False, learned: bool = False,
          whole_ops: frozenset[str] | None = None, add: list | None = None,
-         jpeg_factor: bool = True) -> list[PlannedStep]:
+         jpeg_factor: bool = True, promote: frozenset[str] = frozenset()) -> list[PlannedStep]:
     """Ordered steps for ``regions`` (restora.perceive.Region list). A type found in several
     regions at similar severity (within SEVERITY_GAP) becomes one step over their union (one tool
     call, one seam); clearly different severities stay separate steps, each tuned to its own.
@@ -486,7 +521,8 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
     haze detection in ``add`` (from :func:`veiled`) no region shows is planned over the whole
     image as region :data:`VEIL_REGION` (where regions show haze, their steps stand); a noise
     detection in ``add`` (from :func:`grainy`) is planned over the whole image as region
-    :data:`GRAIN_REGION`, in place of every noise step of the regions. Where
+    :data:`GRAIN_REGION`, in place of every noise step of the regions; masked steps of operators
+    in ``promote`` may go whole when they come to run (:func:`ready`). Where
     JPEG is found too, noise steps denoise at :func:`noise_factor` × the estimated σ
     (``jpeg_factor=False``: not, to measure the factor)."""
     prefer, rejected, done = prefer or {}, rejected or set(), done or set()
@@ -545,6 +581,7 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
             steps.append(PlannedStep(op, g[0][0], mask, area, prob, sev, prim.name, value,
                                      prim.unit,
                                      [(t, tool_params(t, op, prim.name, value)) for t in order],
-                                     union if keep else None))
+                                     union if keep else None,
+                                     mask is not None and op in promote and regionwise))
     steps.sort(key=lambda s: (RESTORE_ORDER.index(s.op), -s.area))
     return steps

@@ -310,7 +310,7 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     loop plans haze in its region. ``op``: the same for another operator (snow, rain: added to
     half the states instead of haze)."""
     from restora.agent.loop import apply_tool
-    from restora.agent.planner import implausible, plan, veil_over
+    from restora.agent.planner import airlight_share, implausible, plan, veil_over
     from restora.perceive import assess, regions
 
     rows = []
@@ -331,7 +331,8 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         rows.append((step.area, hazy, _kept_gain(model, op, x, inside, clean, step.mask),
                      _kept_gain(model, op, x, whole, clean, None),
                      _kept_gain(model, op, x, whole, clean, step.mask),
-                     float(scene.probs.get(op, 0.0)), veil_over(x)))
+                     float(scene.probs.get(op, 0.0)), veil_over(x),
+                     airlight_share(x, step.mask)))
     what = "hazy / haze-free" if op == "haze" else f"with {op} / without"
     head = (f"{n} {'states (both rounds)' if late else 'first-round states'}; a masked {op} "
             f"step is planned in {len(rows)}{' of the second-round ones' if late else ''}. Summed "
@@ -367,10 +368,24 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         total = sum(r[2] if (r[5] < g and not r[6]) else r[3] for r in rows)
         hz = sum(r[1] for r in moved)
         lines.append(f"| {g:g} | {total:+.1f} | {hz} / {len(moved) - hz} |")
+    # the regional step refused where its region is at the airlight (measured, not shipped:
+    # restora.agent.planner.airlight_share)
+    lines += ["", ("The masked step in its region refused where its clearest tenth reads "
+                   "1 − t ≥ s (restora.agent.planner.airlight_share): the refused steps and "
+                   "their summed ΔPSNR in their region (dB; negative: the refusal helps):"), "",
+              "| s | refused: hazy / haze-free | their ΔPSNR | in its region, with the refusal |",
+              "|---:|---:|---:|---:|"]
+    for s in AT_AIRLIGHT_GRID:
+        out = [r for r in rows if r[7] >= s]
+        hz = sum(r[1] for r in out)
+        cut = sum(r[2] for r in out)
+        lines.append(f"| {s:g} | {hz} / {len(out) - hz} | {cut:+.1f} | "
+                     f"{sum(r[2] for r in rows) - cut:+.1f} |")
     return "\n".join(lines)
 
 
 WHOLE_SEEN_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+AT_AIRLIGHT_GRID = (0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 
 NOISE_MATCHES = (0.5, 0.7)
