@@ -240,10 +240,10 @@ def decide(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
 
     ``planned`` is the step's detection probability when it was planned, given where an earlier
     step of the round has changed the image since: a deblocking smooths the noise that came
-    before the JPEG into blotches the perceiver no longer calls noise (0.02–0.04 on the
-    composite suite's noise + JPEG photos, from 0.5–0.8) and its comparator then judges the
-    denoising at random (BM3D 0.01, NLM 1.00 on one photo, 2.6 dB apart the other way). Noise
-    seen at planning and gone after the step counts as removed.
+    before the JPEG into blotches the perceiver no longer calls noise, and its comparator then
+    judges the denoising almost at random (on the composite suite's noise + JPEG photos it
+    refused BM3D's result and preferred NLM's, which smooths the scene away). Noise seen at
+    planning and gone after the step counts as removed.
 
     The no-reference quality score is recorded but not used by default (``quality_slack``
     None). The earlier rule "the quality may not fall by more than 0.02", added to this judge,

@@ -358,8 +358,9 @@ def scene_plan(img: np.ndarray, scene, rnd: int) -> dict:
 
 
 # A sensor's noise covers the whole frame. Where JPEG compression came after it, it survives
-# in blotches the perceiver's maps see in patches (probability 0.2–0.7 in most of the photo),
-# and regional noise steps left the rest of the frame noisy beside a denoised patch. Noise that
+# in blotches the perceiver's maps see in patches, at middling probabilities, and regional
+# noise steps left the rest of the frame noisy beside a denoised patch (the composite suite's
+# noise + JPEG brick photo). Noise that
 # is really local leaves its clean part at a probability of ~0: where even the least noisy
 # twentieth of the noise map (its 5th percentile) reaches NOISE_SPREAD, noise steps cover the
 # whole image. Chosen on the training photos, checked on held-out ones (python -m
@@ -454,8 +455,8 @@ def ready(step: PlannedStep, img: np.ndarray, scene_probs: dict[str, float] | No
     image's global probabilities; the round's earlier steps, a denoising, change what it shows),
     and the other way round: a step :func:`scene_plan` left in its regions because the round's
     image did not look so (``promote``) goes whole once the image as the step finds it does (a
-    haze under noise shows once the noise is gone: on the composite suite's haze + noise
-    astronaut, 0.18 before the denoising and 0.52 after)."""
+    haze under noise shows once the noise is gone: the composite suite's haze + noise
+    astronaut)."""
     if step.op in WHOLE_SEEN and step.mask is None and step.region_mask is not None \
             and probs_now is not None \
             and float(probs_now().get(step.op, 0.0)) < WHOLE_SEEN[step.op]:
