@@ -456,14 +456,17 @@ def ready(step: PlannedStep, img: np.ndarray, scene_probs: dict[str, float] | No
     and the other way round: a step :func:`scene_plan` left in its regions because the round's
     image did not look so (``promote``) goes whole once the image as the step finds it does (a
     haze under noise shows once the noise is gone: the composite suite's haze + noise
-    astronaut)."""
+    astronaut), unless :func:`implausible` speaks against it over the whole image."""
     if step.op in WHOLE_SEEN and step.mask is None and step.region_mask is not None \
             and probs_now is not None \
             and float(probs_now().get(step.op, 0.0)) < WHOLE_SEEN[step.op]:
         step.mask, step.area = step.region_mask, float(step.region_mask.mean())
     elif step.promote and step.mask is not None and probs_now is not None \
             and float(probs_now().get(step.op, 0.0)) >= WHOLE_SEEN[step.op]:
+        region = (step.mask, step.area)
         step.region_mask, step.mask, step.area = step.mask, None, 1.0
+        if implausible(step.op, img, None, scene_probs):  # not over all of it: its regions
+            (step.mask, step.area), step.region_mask = region, None
     why = implausible(step.op, img, step.mask, scene_probs)
     if not why and step.op in NOISE_GROWS and step.mask is not None:
         step.mask = grow_noise_mask(img, step.mask)
