@@ -678,6 +678,9 @@ def test_a_first_round_haze_step_goes_whole_once_the_image_as_it_finds_it_looks_
     assert ready(s, hazy, probs_now=lambda: {"haze": 0.1}) == "" and s.mask is not None
     assert ready(s, hazy, probs_now=lambda: {"haze": 0.5}) == "" and s.mask is None
     assert s.region_mask is not None and s.area == 1.0
+    s = step(1)  # a gray image: the step keeps to its region
+    gray = np.repeat(hazy.mean(2, keepdims=True), 3, 2)
+    assert ready(s, gray, probs_now=lambda: {"haze": 0.5}) == "" and s.mask is not None
     s = step(1)  # no veil over the clean photo as a whole: the step keeps to its region
     assert ready(s, photo, probs_now=lambda: {"haze": 0.5}) != "" and s.mask is not None
     assert s.region_mask is None and s.area == 0.25

@@ -115,6 +115,12 @@ def _selected(img: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     return np.ones(img.shape[:2], bool) if mask is None else np.asarray(mask) >= 0.5
 
 
+def mean_chroma(img: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """The mean distance of R, G, B from their mean under ``mask`` (None: all): 0 on gray."""
+    sel = _selected(img, mask)
+    return float(np.abs(img - img.mean(2, keepdims=True))[sel].mean()) if sel.any() else 0.0
+
+
 def region_chroma(img: np.ndarray, mask: np.ndarray | None) -> float:
     """The 99th percentile of the chroma (max − min of R, G, B) under ``mask`` (None: all)."""
     sel = _selected(img, mask)
@@ -174,7 +180,7 @@ def implausible(op: str, img: np.ndarray, mask: np.ndarray | None,
             # noise (a camera's is coloured), and the brightening to come restores most of it
             return f"too dark to judge its colour: 95th-percentile luma {p95:.2f} ≤ " \
                    f"{LOW_LIGHT_MAX_P95} (brighten first)"
-        chroma = float(np.abs(img - img.mean(2, keepdims=True))[sel].mean())
+        chroma = mean_chroma(img, mask)
         if chroma < SATURATION_MIN_CHROMA:
             return f"no colour left to restore: mean chroma {chroma:.3f} < {SATURATION_MIN_CHROMA}"
         p99 = region_chroma(img, mask)
@@ -456,12 +462,16 @@ def ready(step: PlannedStep, img: np.ndarray, scene_probs: dict[str, float] | No
     and the other way round: a step :func:`scene_plan` left in its regions because the round's
     image did not look so (``promote``) goes whole once the image as the step finds it does (a
     haze under noise shows once the noise is gone: the composite suite's haze + noise
-    astronaut), unless :func:`implausible` speaks against it over the whole image."""
+    astronaut), unless :func:`implausible` speaks against it over the whole image, or the image
+    is gray (:func:`mean_chroma` below :data:`SATURATION_MIN_CHROMA`: there the perceiver and
+    the dark channel both take a pale scene for haze: the camera suite's 25-photon camera
+    photo, once denoised, was dehazed whole, BENCHMARKS.md)."""
     if step.op in WHOLE_SEEN and step.mask is None and step.region_mask is not None \
             and probs_now is not None \
             and float(probs_now().get(step.op, 0.0)) < WHOLE_SEEN[step.op]:
         step.mask, step.area = step.region_mask, float(step.region_mask.mean())
     elif step.promote and step.mask is not None and probs_now is not None \
+            and mean_chroma(img) >= SATURATION_MIN_CHROMA \
             and float(probs_now().get(step.op, 0.0)) >= WHOLE_SEEN[step.op]:
         region = (step.mask, step.area)
         step.region_mask, step.mask, step.area = step.mask, None, 1.0
