@@ -160,6 +160,10 @@ def test_spread_study_counts_each_group_and_marks_the_shipped_limit(photo):
     assert n_part == sum("noise" in r for r in suites.SUITES["spatial"].values())
     assert {it.suite for g, it in cases if g == "everywhere"} == {"composite", "three-deg", "camera"}
     out = study([("a", photo[:128, :128])], progress=False)
-    assert f"| everywhere | {len(cases) - n_part} |" in out and f"| in a part | {n_part} |" in out
+    assert f"| in a part | {n_part} |" in out
+    n_none = sum(g == "none" for g, _ in cases)
+    assert n_none == sum("noise" not in r for k in ("composite", "three-deg")
+                         for r in suites.SUITES[k].values())
+    assert f"| none | {n_none} |" in out and f"| everywhere | {len(cases) - n_part - n_none} |" in out
     assert "| clean | 1 |" in out and f"| **{NOISE_SPREAD:g}** |" in out
     assert out.count("\n| ") >= 4 + len({*LIMITS, NOISE_SPREAD}) + 1

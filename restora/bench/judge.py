@@ -9,8 +9,8 @@ same per operator.
 
 The other options are the studies that chose the planner's limits, each on the agent's own
 states: the low-light scene gate (``--scene-gate``), the veil test that adds a whole-image haze
-step (``--veil-gate``, ``--gray`` for grayscale crops), the noise σ under JPEG
-(``--jpeg-noise``), where a first-round haze, snow or rain step acts (``--haze-extent``,
+step (``--veil-gate``; ``--gray``: on grayscale crops, also for the haze extents), the noise σ
+under JPEG (``--jpeg-noise``), where a first-round haze, snow or rain step acts (``--haze-extent``,
 ``--snow-extent``, ``--rain-extent``) and a later haze step (``--late-haze``), how far a masked
 noise step grows (``--noise-extent``) and the vivid-colour check (``--colour-gate``).
 
@@ -299,7 +299,8 @@ EXTENT_BINS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.97)
 
 
 def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
-                progress: bool = True, late: bool = False, op: str = "haze") -> str:
+                progress: bool = True, late: bool = False, op: str = "haze",
+                gray: bool = False) -> str:
     """Where a first-round haze step should act: on :func:`_veil_states`' first-round states
     where the regions plan a haze step under a mask, the step run in its region and over the
     whole image, each judged as the loop judges it (on its box), and over the whole image judged
@@ -308,13 +309,13 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     restora.agent.planner.scene_plan's first-round whole-image haze. ``late``: the same on the
     second-round states of :func:`_veil_states` (the first round kept no haze step), where the
     loop plans haze in its region. ``op``: the same for another operator (snow, rain: added to
-    half the states instead of haze)."""
+    half the states instead of haze). ``gray``: on grayscale crops."""
     from restora.agent.loop import apply_tool
     from restora.agent.planner import airlight_share, implausible, plan, veil_over
     from restora.perceive import assess, regions
 
     rows = []
-    for rnd, x, clean, hazy in _veil_states(photos, n, model, seed, progress,
+    for rnd, x, clean, hazy in _veil_states(photos, n, model, seed, progress, gray=gray,
                                             first_only=not late, op=op):
         if late and rnd == 1:
             continue
@@ -334,7 +335,8 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                      float(scene.probs.get(op, 0.0)), veil_over(x),
                      airlight_share(x, step.mask)))
     what = "hazy / haze-free" if op == "haze" else f"with {op} / without"
-    head = (f"{n} {'states (both rounds)' if late else 'first-round states'}; a masked {op} "
+    head = (f"{n} {'gray ' if gray else ''}"
+            f"{'states (both rounds)' if late else 'first-round states'}; a masked {op} "
             f"step is planned in {len(rows)}{' of the second-round ones' if late else ''}. Summed "
             "ΔPSNR (dB) of the kept steps, the step in its region / over the whole image / "
             "over the whole image but judged on its region's box:")
@@ -630,7 +632,8 @@ def main(argv: list[str] | None = None) -> int:
     for flag, what in STUDIES.items():
         p.add_argument(f"--{flag}", type=int, default=0, metavar="N", help=f"instead: N {what}")
     p.add_argument("--gray", action="store_true",
-                   help="with --veil-gate: on grayscale crops of the photos")
+                   help="with --veil-gate, --haze-extent or --late-haze: on grayscale crops "
+                   "of the photos")
     a = p.parse_args(argv)
     sizes = {flag: getattr(a, flag.replace("-", "_")) for flag in STUDIES}
     if a.steps < 1 or min(sizes.values()) < 0:
@@ -648,10 +651,11 @@ def main(argv: list[str] | None = None) -> int:
         study = {"scene-gate": lambda: scene_gate(photos, n, model, a.seed),
                  "veil-gate": lambda: veil_gate(photos, n, model, a.seed, gray=a.gray),
                  "jpeg-noise": lambda: noise_under_jpeg(photos, n, model, a.seed),
-                 "haze-extent": lambda: haze_extent(photos, n, model, a.seed),
+                 "haze-extent": lambda: haze_extent(photos, n, model, a.seed, gray=a.gray),
                  "colour-gate": lambda: colour_gate(photos, n, model, a.seed),
                  "noise-extent": lambda: noise_extent(photos, n, model, a.seed),
-                 "late-haze": lambda: haze_extent(photos, n, model, a.seed, late=True),
+                 "late-haze": lambda: haze_extent(photos, n, model, a.seed, late=True,
+                                                  gray=a.gray),
                  "snow-extent": lambda: haze_extent(photos, n, model, a.seed, op="snow"),
                  "rain-extent": lambda: haze_extent(photos, n, model, a.seed, op="rain")}[chosen[0]]()
         print(f"{where}, seed {a.seed}: {study}")
