@@ -600,6 +600,10 @@ def test_haze_and_rain_regions_go_whole_image_in_round_one_only(photo):
     assert mask("haze", photo, 1, 0.05) is None
     assert mask("rain", photo, 1, 0.3) is None and mask("snow", photo, 1, 0.3) is not None
     assert mask("haze", hazy, 2, 0.5) is not None  # later rounds keep to the region
+    # a gray image: the perceiver's lower haze probabilities pass a lower limit
+    gray = np.repeat(hazy.mean(2, keepdims=True), 3, 2)
+    faint = Assess([Det("haze", prob=0.05)])
+    assert mask("haze", hazy, 1, 0.5, faint) is not None and mask("haze", gray, 1, 0.5, faint) is None
     assert mask("snow", photo, 2, 0.3) is not None and mask("noise", photo, 1, 0.3) is not None
 
 
