@@ -604,6 +604,8 @@ def test_haze_and_rain_regions_go_whole_image_in_round_one_only(photo):
     gray = np.repeat(hazy.mean(2, keepdims=True), 3, 2)
     faint = Assess([Det("haze", prob=0.05)])
     assert mask("haze", hazy, 1, 0.5, faint) is not None and mask("haze", gray, 1, 0.5, faint) is None
+    clean_gray = np.repeat(photo.mean(2, keepdims=True), 3, 2)  # no veil over it: the usual limit
+    assert mask("haze", clean_gray, 1, 0.5, faint) is not None
     assert mask("snow", photo, 2, 0.3) is not None and mask("noise", photo, 1, 0.3) is not None
 
 

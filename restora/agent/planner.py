@@ -37,19 +37,22 @@ WHOLE_OPS: frozenset[str] = frozenset({"haze", "rain"})
 # checked on held-out ones (--haze-extent 600 --seed 10).
 WHOLE_SEEN: dict[str, float] = {"haze": 0.2}
 # On a gray image the perceiver, which learnt haze mostly as a coloured veil, gives haze a lower
-# probability, and the lower limit keeps more: on grayscale crops the summed gain is best at
-# 0.02 on the training photos (+59.4 dB against +47.3 at 0.2) and as good as any on held-out
-# ones (+191.2 against +182.7): python -m restora.bench.judge --haze-extent 700 --gray
-# --images runs/wallpapers --seed 9; --haze-extent 600 --gray --seed 10. "Gray": mean chroma
-# below SATURATION_MIN_CHROMA (mean_chroma).
+# probability: there the lower limit WHOLE_SEEN_GRAY applies where the veil test's dark-channel
+# limits hold too (veil_over: physical evidence of a veil over all of the image; alone, the
+# lower limit dehazed the clean gray camera photo of the camera suite whole). "Gray": mean
+# chroma below SATURATION_MIN_CHROMA (mean_chroma). Chosen on grayscale crops of the training
+# photos, checked on held-out ones (python -m restora.bench.judge --haze-extent 700 --gray
+# --images runs/wallpapers --seed 9, its fourth table; --haze-extent 600 --gray --seed 10).
 WHOLE_SEEN_GRAY: dict[str, float] = {"haze": 0.02}
 
 
 def whole_seen(op: str, img: np.ndarray) -> float:
     """The whole-image probability from which a first-round ``op`` step covers the whole image:
-    :data:`WHOLE_SEEN`, or :data:`WHOLE_SEEN_GRAY` on a gray image."""
-    gates = WHOLE_SEEN_GRAY if mean_chroma(img) < SATURATION_MIN_CHROMA else WHOLE_SEEN
-    return float(gates.get(op, WHOLE_SEEN.get(op, 0.0)))
+    :data:`WHOLE_SEEN`, or :data:`WHOLE_SEEN_GRAY` on a gray image that passes the veil test's
+    dark-channel limits."""
+    if op in WHOLE_SEEN_GRAY and mean_chroma(img) < SATURATION_MIN_CHROMA and veil_over(img):
+        return float(WHOLE_SEEN_GRAY[op])
+    return float(WHOLE_SEEN.get(op, 0.0))
 RESTORE_ORDER: tuple[str, ...] = tuple(sorted(
     OPERATORS, key=lambda op: (-STAGES.index(OPERATORS[op].stage), -list(OPERATORS).index(op))))
 

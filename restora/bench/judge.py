@@ -311,7 +311,7 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     loop plans haze in its region. ``op``: the same for another operator (snow, rain: added to
     half the states instead of haze). ``gray``: on grayscale crops."""
     from restora.agent.loop import apply_tool
-    from restora.agent.planner import airlight_share, implausible, plan, veil_over
+    from restora.agent.planner import WHOLE_SEEN, airlight_share, implausible, plan, veil_over
     from restora.perceive import assess, regions
 
     rows = []
@@ -370,6 +370,17 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         total = sum(r[2] if (r[5] < g and not r[6]) else r[3] for r in rows)
         hz = sum(r[1] for r in moved)
         lines.append(f"| {g:g} | {total:+.1f} | {hz} / {len(moved) - hz} |")
+    # the whole image from a lower probability g only where the veil test's limits hold too,
+    # else from WHOLE_SEEN (restora.agent.planner.WHOLE_SEEN_GRAY, on gray images)
+    top = WHOLE_SEEN.get(op, 0.0)
+    lines += ["", (f"Over the whole image where the whole image's {op} probability is ≥ "
+                   f"{top:g}, or ≥ g where the veil test's dark-channel limits hold too, else in "
+                   "its region:"), "", "| g | summed ΔPSNR | moved |", "|---:|---:|---:|"]
+    for g in WHOLE_SEEN_GRID:
+        inside = [r for r in rows if not (r[5] >= top or (r[5] >= g and r[6]))]
+        total = sum(r[2] if r in inside else r[3] for r in rows)
+        hz = sum(r[1] for r in inside)
+        lines.append(f"| {g:g} | {total:+.1f} | {hz} / {len(inside) - hz} |")
     # the regional step refused where its region is at the airlight (measured, not shipped:
     # restora.agent.planner.airlight_share)
     lines += ["", ("The masked step in its region refused where its clearest tenth reads "
