@@ -39,8 +39,8 @@ WHOLE_SEEN: dict[str, float] = {"haze": 0.2}
 # On a gray image the perceiver, which learnt haze mostly as a coloured veil, gives haze a lower
 # probability: there the lower limit WHOLE_SEEN_GRAY applies where the veil test's dark-channel
 # limits hold too (veil_over: physical evidence of a veil over all of the image; alone, the
-# lower limit dehazed the clean gray camera photo of the camera suite whole). "Gray": mean
-# chroma below SATURATION_MIN_CHROMA (mean_chroma). Chosen on grayscale crops of the training
+# lower limit dehazed the clean gray camera photo of the camera suite whole). Gray: gray().
+# Chosen on grayscale crops of the training
 # photos, checked on held-out ones (python -m restora.bench.judge --haze-extent 700 --gray
 # --images runs/wallpapers --seed 9, its fourth table; --haze-extent 600 --gray --seed 10).
 WHOLE_SEEN_GRAY: dict[str, float] = {"haze": 0.02}
@@ -50,9 +50,11 @@ def whole_seen(op: str, img: np.ndarray) -> float:
     """The whole-image probability from which a first-round ``op`` step covers the whole image:
     :data:`WHOLE_SEEN`, or :data:`WHOLE_SEEN_GRAY` on a gray image that passes the veil test's
     dark-channel limits."""
-    if op in WHOLE_SEEN_GRAY and mean_chroma(img) < SATURATION_MIN_CHROMA and veil_over(img):
+    if op in WHOLE_SEEN_GRAY and gray(img) and veil_over(img):
         return float(WHOLE_SEEN_GRAY[op])
     return float(WHOLE_SEEN.get(op, 0.0))
+
+
 RESTORE_ORDER: tuple[str, ...] = tuple(sorted(
     OPERATORS, key=lambda op: (-STAGES.index(OPERATORS[op].stage), -list(OPERATORS).index(op))))
 
@@ -136,6 +138,11 @@ def mean_chroma(img: np.ndarray, mask: np.ndarray | None = None) -> float:
     """The mean distance of R, G, B from their mean under ``mask`` (None: all): 0 on gray."""
     sel = _selected(img, mask)
     return float(np.abs(img - img.mean(2, keepdims=True))[sel].mean()) if sel.any() else 0.0
+
+
+def gray(img: np.ndarray) -> bool:
+    """No colour to speak of: :func:`mean_chroma` below :data:`SATURATION_MIN_CHROMA`."""
+    return mean_chroma(img) < SATURATION_MIN_CHROMA
 
 
 def region_chroma(img: np.ndarray, mask: np.ndarray | None) -> float:
@@ -481,20 +488,18 @@ def ready(step: PlannedStep, img: np.ndarray, scene_probs: dict[str, float] | No
     image did not look so (``promote``) goes whole once the image as the step finds it does (a
     haze under noise shows once the noise is gone: the composite suite's haze + noise
     astronaut), unless :func:`implausible` speaks against it over the whole image, or the image
-    is gray (:func:`mean_chroma` below :data:`SATURATION_MIN_CHROMA`: there the perceiver and
-    the dark channel both take a pale scene for haze: the camera suite's 25-photon camera
-    photo, once denoised, was dehazed whole, BENCHMARKS.md)."""
+    is :func:`gray` (there the perceiver and the dark channel both take a pale scene for haze:
+    the camera suite's 25-photon camera photo, once denoised, was dehazed whole,
+    BENCHMARKS.md)."""
     if step.op in WHOLE_SEEN and step.mask is None and step.region_mask is not None \
             and probs_now is not None \
             and float(probs_now().get(step.op, 0.0)) < whole_seen(step.op, img):
         step.mask, step.area = step.region_mask, float(step.region_mask.mean())
-    elif step.promote and step.mask is not None and probs_now is not None \
-            and mean_chroma(img) >= SATURATION_MIN_CHROMA \
-            and float(probs_now().get(step.op, 0.0)) >= WHOLE_SEEN[step.op]:
-        region = (step.mask, step.area)
+    elif step.promote and step.mask is not None and probs_now is not None and not gray(img) \
+            and float(probs_now().get(step.op, 0.0)) >= WHOLE_SEEN[step.op] \
+            and not implausible(step.op, img, None, scene_probs):
         step.region_mask, step.mask, step.area = step.mask, None, 1.0
-        if implausible(step.op, img, None, scene_probs):  # not over all of it: its regions
-            (step.mask, step.area), step.region_mask = region, None
+        return ""
     why = implausible(step.op, img, step.mask, scene_probs)
     if not why and step.op in NOISE_GROWS and step.mask is not None:
         step.mask = grow_noise_mask(img, step.mask)
