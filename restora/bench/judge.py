@@ -325,7 +325,7 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         if not steps:
             continue
         step = max(steps, key=lambda s: s.area)
-        if implausible(op, x, step.mask, scene.probs):
+        if implausible(op, x, step.mask, scene.probs, small_gray=False):  # measured here
             continue
         tool, params = step.tools[0]
         inside, whole = (apply_tool(tool, params, x, mask)[0] for mask in (step.mask, None))
