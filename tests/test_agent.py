@@ -696,6 +696,23 @@ def test_a_first_round_haze_step_goes_whole_once_the_image_as_it_finds_it_looks_
     assert later.mask is not None
 
 
+def test_no_regional_haze_on_a_small_patch_of_a_gray_image(photo):
+    from restora.agent.planner import GRAY_HAZE_MIN_AREA, implausible
+    from restora.degrade import degrade
+
+    hazy, _ = degrade(photo, "haze=beta:1.5", seed=1)
+    gray = np.repeat(hazy.mean(2, keepdims=True), 3, 2)
+    h, w = photo.shape[:2]
+    small, large = np.zeros((h, w), bool), np.zeros((h, w), bool)
+    small[: h // 4, : w // 4] = True  # 1/16 of the image
+    large[:, : w // 2] = True
+    assert small.mean() < GRAY_HAZE_MIN_AREA <= large.mean()
+    assert "gray image" in implausible("haze", gray, small)
+    assert "gray image" not in implausible("haze", gray, large)
+    assert "gray image" not in implausible("haze", hazy, small)  # colour: the usual checks
+    assert "gray image" not in implausible("haze", gray, small, small_gray=False)
+
+
 def test_noise_beside_jpeg_is_not_denoised_as_if_compressed():
     from restora.agent.planner import jpeg_quality
 
