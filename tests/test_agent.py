@@ -650,7 +650,7 @@ def test_noise_seen_at_planning_and_gone_after_the_step_counts_as_removed():
 
 
 def test_airlight_share_tells_sky_at_the_airlight_from_a_hazy_scene(photo):
-    from restora.agent.planner import airlight_share
+    from restora.bench.judge import _airlight_share as airlight_share
     from restora.degrade import degrade
 
     hazy, _ = degrade(photo, "haze=beta:1.5", seed=1)

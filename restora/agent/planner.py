@@ -247,30 +247,6 @@ VEIL_REGION = -1  # PlannedStep.region of a step the veil test added: the whole 
 GRAIN_REGION = -2  # PlannedStep.region of a step the grain test added: the whole image
 
 
-# Measured, not used: a region at the airlight holds nothing to recover (dehazing divides by a
-# tiny t and turned a patch of bright sky into a dark blotch with a seam around it: the
-# composite suite's snow + noise on the camera photo, −6 dB, airlight_share 0.84). Refusing
-# regional haze steps whose airlight_share reaches s changes little either way: the best s on
-# the training photos (0.9) refuses 4 steps for +3.0 dB summed, on the held-out ones 2 steps for
-# +0.1 dB (python -m restora.bench.judge --haze-extent 700 --images runs/wallpapers --seed 9,
-# its last table; --haze-extent 600 --seed 10).
-def airlight_share(img: np.ndarray, mask: np.ndarray | None) -> float:
-    """1 − t at the clearest tenth of ``img`` under ``mask`` (None: all of it): the 10th
-    percentile of the per-pixel minimum over R, G, B (smoothed 2 px, so that noise does not
-    pull it down) over the mean of the whole image's airlight (restora.tools.classical.dehaze
-    .shipped_airlight)."""
-    import cv2
-
-    from restora.tools.classical.dehaze import shipped_airlight
-
-    sel = _selected(img, mask)
-    if not sel.any():
-        return 0.0
-    low = cv2.GaussianBlur(img, (0, 0), 2.0).min(2)
-    a = max(float(np.mean(shipped_airlight(img))), 1e-3)
-    return float(np.percentile(low[sel], 10)) / a
-
-
 def smooth_dark(img: np.ndarray) -> np.ndarray:
     """The dark channel (15 px) of ``img`` smoothed by a 2-px Gaussian, so that noise does not
     pull its minima down (the minimum of a noisy window is set by its noise)."""
@@ -418,7 +394,7 @@ def noise_spread(scene) -> bool:
     from restora.nets.perceiver import OPS
 
     maps = getattr(scene, "prob_maps", None)
-    if maps is None or "noise" not in OPS:
+    if maps is None:
         return False
     return float(np.percentile(maps[OPS.index("noise")], 5)) >= NOISE_SPREAD
 

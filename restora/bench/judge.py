@@ -298,6 +298,26 @@ def veil_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
 EXTENT_BINS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.97)
 
 
+# Measured, not shipped: a region at the airlight (bright sky) holds nothing to recover, and
+# dehazing it divides by a tiny t. Refusing regional haze steps whose share reaches s changes
+# little either way (haze_extent's last table).
+def _airlight_share(img: np.ndarray, mask: np.ndarray | None) -> float:
+    """1 − t at the clearest tenth of ``img`` under ``mask`` (None: all of it): the 10th
+    percentile of the per-pixel minimum over R, G, B (smoothed 2 px, so that noise does not
+    pull it down) over the mean of the whole image's airlight (restora.tools.classical.dehaze
+    .shipped_airlight)."""
+    import cv2
+
+    from restora.tools.classical.dehaze import shipped_airlight
+
+    sel = np.ones(img.shape[:2], bool) if mask is None else np.asarray(mask) >= 0.5
+    if not sel.any():
+        return 0.0
+    low = cv2.GaussianBlur(img, (0, 0), 2.0).min(2)
+    a = max(float(np.mean(shipped_airlight(img))), 1e-3)
+    return float(np.percentile(low[sel], 10)) / a
+
+
 def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                 progress: bool = True, late: bool = False, op: str = "haze",
                 gray: bool = False) -> str:
@@ -311,7 +331,7 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     loop plans haze in its region. ``op``: the same for another operator (snow, rain: added to
     half the states instead of haze). ``gray``: on grayscale crops."""
     from restora.agent.loop import apply_tool
-    from restora.agent.planner import WHOLE_SEEN, airlight_share, implausible, plan, veil_over
+    from restora.agent.planner import WHOLE_SEEN, implausible, plan, veil_over
     from restora.perceive import assess, regions
 
     rows = []
@@ -333,7 +353,7 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                      _kept_gain(model, op, x, whole, clean, None),
                      _kept_gain(model, op, x, whole, clean, step.mask),
                      float(scene.probs.get(op, 0.0)), veil_over(x),
-                     airlight_share(x, step.mask)))
+                     _airlight_share(x, step.mask)))
     what = "hazy / haze-free" if op == "haze" else f"with {op} / without"
     head = (f"{n} {'gray ' if gray else ''}"
             f"{'states (both rounds)' if late else 'first-round states'}; a masked {op} "
@@ -357,34 +377,22 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
               f"image's {op} probability is ≥ g, else in its region (summed ΔPSNR, dB; steps "
               f"moved to their region: {what}):", "", "| g | summed ΔPSNR | moved |",
               "|---:|---:|---:|"]
-    for g in WHOLE_SEEN_GRID:
-        moved = [r for r in rows if r[5] < g]
-        total = sum(r[2] if r[5] < g else r[3] for r in rows)
-        hz = sum(r[1] for r in moved)
-        lines.append(f"| {g:g} | {total:+.1f} | {hz} / {len(moved) - hz} |")
+    lines += [_gate_row(rows, g, lambda r, g=g: r[5] < g) for g in WHOLE_SEEN_GRID]
     lines += ["", ("The same, but over the whole image also wherever the veil test's dark-channel "
               "limits hold (restora.agent.planner.veil_over):"), "",
               "| g | summed ΔPSNR | moved |", "|---:|---:|---:|"]
-    for g in WHOLE_SEEN_GRID:
-        moved = [r for r in rows if r[5] < g and not r[6]]
-        total = sum(r[2] if (r[5] < g and not r[6]) else r[3] for r in rows)
-        hz = sum(r[1] for r in moved)
-        lines.append(f"| {g:g} | {total:+.1f} | {hz} / {len(moved) - hz} |")
+    lines += [_gate_row(rows, g, lambda r, g=g: r[5] < g and not r[6]) for g in WHOLE_SEEN_GRID]
     # the whole image from a lower probability g only where the veil test's limits hold too,
     # else from WHOLE_SEEN (restora.agent.planner.WHOLE_SEEN_GRAY, on gray images)
     top = WHOLE_SEEN.get(op, 0.0)
     lines += ["", (f"Over the whole image where the whole image's {op} probability is ≥ "
                    f"{top:g}, or ≥ g where the veil test's dark-channel limits hold too, else in "
                    "its region:"), "", "| g | summed ΔPSNR | moved |", "|---:|---:|---:|"]
-    for g in WHOLE_SEEN_GRID:
-        inside = [r for r in rows if not (r[5] >= top or (r[5] >= g and r[6]))]
-        total = sum(r[2] if r in inside else r[3] for r in rows)
-        hz = sum(r[1] for r in inside)
-        lines.append(f"| {g:g} | {total:+.1f} | {hz} / {len(inside) - hz} |")
-    # the regional step refused where its region is at the airlight (measured, not shipped:
-    # restora.agent.planner.airlight_share)
+    lines += [_gate_row(rows, g, lambda r, g=g: not (r[5] >= top or (r[5] >= g and r[6])))
+              for g in WHOLE_SEEN_GRID]
+    # the regional step refused where its region is at the airlight (measured, not shipped)
     lines += ["", ("The masked step in its region refused where its clearest tenth reads "
-                   "1 − t ≥ s (restora.agent.planner.airlight_share): the refused steps and "
+                   "1 − t ≥ s (restora.bench.judge._airlight_share): the refused steps and "
                    "their summed ΔPSNR in their region (dB; negative: the refusal helps):"), "",
               "| s | refused: hazy / haze-free | their ΔPSNR | in its region, with the refusal |",
               "|---:|---:|---:|---:|"]
@@ -398,6 +406,16 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
 
 
 WHOLE_SEEN_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+def _gate_row(rows: list, g: float, in_region) -> str:
+    """One row of a gate table of :func:`haze_extent`: the summed ΔPSNR with the step in its
+    region where ``in_region(row)``, over the whole image elsewhere, and the steps so kept in
+    their region (hazy / haze-free)."""
+    moved = [r for r in rows if in_region(r)]
+    total = sum(r[2] if in_region(r) else r[3] for r in rows)
+    hz = sum(r[1] for r in moved)
+    return f"| {g:g} | {total:+.1f} | {hz} / {len(moved) - hz} |"
 AT_AIRLIGHT_GRID = (0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 
