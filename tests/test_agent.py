@@ -750,15 +750,33 @@ def test_a_noise_step_grows_over_the_noise_its_region_left_out(photo):
     band = truth & ~planned
     assert grown[band].mean() > 0.8, grown[band].mean()
     assert grown[~truth].mean() < 0.25, grown[~truth].mean()
-    # the loop's check grows a masked noise step, leaves a haze step's mask as planned
+    # the loop's check grows a masked noise step, leaves a rain step's mask as planned
     step = PlannedStep("noise", 0, planned.copy(), float(planned.mean()), 0.9, 0.5, "sigma",
                        25.0, "/255")
     assert ready(step, noisy, {"noise": 0.9}) == "" and step.mask.sum() > planned.sum()
     assert step.area == float(step.mask.mean())
-    haze = PlannedStep("haze", 0, planned.copy(), float(planned.mean()), 0.9, 0.5, "beta", 1.0,
+    rain = PlannedStep("rain", 0, planned.copy(), float(planned.mean()), 0.9, 0.5, "density",
+                       0.5, "")
+    ready(rain, noisy, {"rain": 0.9})
+    assert (rain.mask == planned).all()
+
+
+def test_a_haze_step_grows_over_the_veil_its_region_left_out(photo):
+    from restora.agent.planner import PlannedStep, grow_haze_mask, ready
+    from restora.degrade import degrade
+
+    hazy, label = degrade(photo, "haze=0.6@half", seed=4)
+    truth = np.asarray(label.masks["haze"]) > 0.5
+    planned = ndimage_erode(truth, 24)
+    grown = grow_haze_mask(hazy, planned)
+    assert grown[planned].all()
+    band = truth & ~planned
+    assert grown[band].mean() > 0.8, grown[band].mean()
+    assert grown[~truth].mean() < 0.25, grown[~truth].mean()
+    # measured only: the loop leaves a haze step's mask as planned
+    step = PlannedStep("haze", 0, planned.copy(), float(planned.mean()), 0.9, 0.5, "beta", 1.0,
                        "")
-    ready(haze, noisy, {"haze": 0.9})
-    assert (haze.mask == planned).all()
+    assert ready(step, hazy, {"haze": 0.9}) == "" and (step.mask == planned).all()
 
 
 def ndimage_erode(mask: np.ndarray, px: int) -> np.ndarray:
@@ -780,6 +798,22 @@ def test_noise_extent_bench_compares_planned_grown_and_whole_masks(photo):
     else:
         assert "| planned mask |" in text and "| whole image |" in text
         assert f"| grown, match {B.NOISE_MATCHES[0]:g}, reach {B.NOISE_REACHES[0]:g} |" in text
+
+
+def test_haze_grow_bench_compares_planned_grown_and_whole_masks(photo):
+    from restora.bench import judge as B
+    from restora.errors import RestoraError
+    from restora.perceive import load_model
+
+    crop = np.ascontiguousarray(photo[:160, :160])
+    try:
+        text = B.noise_extent([crop], 1, load_model(), seed=2, progress=False, op="haze")
+    except RestoraError as e:
+        assert "masked haze steps in 100 draws" in str(e)
+    else:
+        assert "| planned mask |" in text and "| whole image |" in text
+        assert f"| grown, match {B.HAZE_MATCHES[0]:g}, reach {B.HAZE_REACHES[0]:g} |" in text
+        assert "through the judge" in text
 
 
 def test_haze_extent_bench_first_and_later_rounds(photo):

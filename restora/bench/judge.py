@@ -12,7 +12,7 @@ states: the low-light scene gate (``--scene-gate``), the veil test that adds a w
 step (``--veil-gate``; ``--gray``: on grayscale crops, also for the haze extents), the noise σ
 under JPEG (``--jpeg-noise``), where a first-round haze, snow or rain step acts (``--haze-extent``,
 ``--snow-extent``, ``--rain-extent``) and a later haze step (``--late-haze``), how far a masked
-noise step grows (``--noise-extent``) and the vivid-colour check (``--colour-gate``).
+noise or haze step grows (``--noise-extent``, ``--haze-grow``) and the vivid-colour check (``--colour-gate``).
 
     python -m restora.bench.judge --steps 300            # held-out scikit-image photos
     python -m restora.bench.judge --steps 300 --images runs/wallpapers --seed 1
@@ -21,6 +21,7 @@ noise step grows (``--noise-extent``) and the vivid-colour check (``--colour-gat
     python -m restora.bench.judge --jpeg-noise 120 --images runs/wallpapers --seed 5
     python -m restora.bench.judge --haze-extent 2000 --images runs/wallpapers --seed 9
     python -m restora.bench.judge --noise-extent 60 --images runs/wallpapers --seed 13
+    python -m restora.bench.judge --haze-grow 100 --images runs/wallpapers --seed 15
     python -m restora.bench.judge --colour-gate 120 --images runs/wallpapers --seed 11
 """
 
@@ -331,7 +332,14 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     loop plans haze in its region. ``op``: the same for another operator (snow, rain: added to
     half the states instead of haze). ``gray``: on grayscale crops."""
     from restora.agent.loop import apply_tool
-    from restora.agent.planner import WHOLE_SEEN, implausible, plan, veil_over
+    from restora.agent.planner import (
+        WHOLE_SEEN,
+        grow_haze_mask,
+        implausible,
+        plan,
+        veil_over,
+        whole_seen,
+    )
     from restora.perceive import assess, regions
 
     rows = []
@@ -349,11 +357,18 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
             continue
         tool, params = step.tools[0]
         inside, whole = (apply_tool(tool, params, x, mask)[0] for mask in (step.mask, None))
-        rows.append((step.area, hazy, _kept_gain(model, op, x, inside, clean, step.mask),
-                     _kept_gain(model, op, x, whole, clean, None),
-                     _kept_gain(model, op, x, whole, clean, step.mask),
-                     float(scene.probs.get(op, 0.0)), veil_over(x),
-                     _airlight_share(x, step.mask)))
+        gain_in = _kept_gain(model, op, x, inside, clean, step.mask)
+        if op == "haze":  # the loop's growth of a masked haze step (planner.grow_haze_mask)
+            grown = grow_haze_mask(x, step.mask)
+            gain_grown = _kept_gain(model, op, x, apply_tool(tool, params, x, grown)[0], clean,
+                                    grown)
+        else:
+            gain_grown = gain_in
+        p_op = float(scene.probs.get(op, 0.0))
+        rows.append((step.area, hazy, gain_in, _kept_gain(model, op, x, whole, clean, None),
+                     _kept_gain(model, op, x, whole, clean, step.mask), p_op, veil_over(x),
+                     _airlight_share(x, step.mask), gain_grown,
+                     late or p_op < whole_seen(op, x)))
     what = "hazy / haze-free" if op == "haze" else f"with {op} / without"
     head = (f"{n} {'gray ' if gray else ''}"
             f"{'states (both rounds)' if late else 'first-round states'}; a masked {op} "
@@ -390,6 +405,18 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                    "its region:"), "", "| g | summed ΔPSNR | moved |", "|---:|---:|---:|"]
     lines += [_gate_row(rows, g, lambda r, g=g: not (r[5] >= top or (r[5] >= g and r[6])))
               for g in WHOLE_SEEN_GRID]
+    if op == "haze":  # the growth, on the steps the loop leaves in their region
+        left = [r for r in rows if r[9]]
+        hz = sum(r[1] for r in left)
+        lines += ["", ("The steps the loop leaves in their region (the whole image's haze "
+                       "probability below restora.agent.planner.whole_seen in the first round; "
+                       f"every step in later rounds): {hz} hazy / {len(left) - hz} haze-free. "
+                       "Summed ΔPSNR (dB) of the kept steps, hazy / haze-free:"), "",
+                  "| mask | hazy | haze-free | all |", "|---|---:|---:|---:|"]
+        for name, k in (("planned", 2), ("grown over the veil (grow_haze_mask)", 8)):
+            a = sum(r[k] for r in left if r[1])
+            b = sum(r[k] for r in left if not r[1])
+            lines.append(f"| {name} | {a:+.1f} | {b:+.1f} | {a + b:+.1f} |")
     # the regional step refused where its region is at the airlight (measured, not shipped)
     lines += ["", ("The masked step in its region refused where its clearest tenth reads "
                    "1 − t ≥ s (restora.bench.judge._airlight_share): the refused steps and "
@@ -421,63 +448,122 @@ AT_AIRLIGHT_GRID = (0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 NOISE_MATCHES = (0.5, 0.7)
 NOISE_REACHES = (0.05, 0.1, 0.2)
+HAZE_MATCHES = (0.5, 0.7, 0.85)
+HAZE_REACHES = (0.1, 0.25, 0.5, 1.0)
 
 
 def noise_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
-                 progress: bool = True) -> str:
-    """How far a masked noise step should reach (restora.agent.planner.grow_noise_mask): ``n``
-    crops of ``photos`` with Gaussian noise (severity 0.2–1) under a random mask (30–70 % of the
-    crop), JPEG-compressed after it on a third; on each, the largest masked noise step the agent
-    plans, run by its first tool under the planned mask, under the mask grown at each
-    (match, reach), and over the whole image. Mean PSNR (dB) of the whole crop and of the
-    pixels the noise did not touch."""
+                 progress: bool = True, op: str = "noise") -> str:
+    """How far a masked noise step should reach (restora.agent.planner.grow_noise_mask), or with
+    ``op="haze"`` a masked haze step (grow_haze_mask): ``n`` crops of ``photos`` with ``op``
+    (severity 0.2–1) under a random mask (30–70 % of the crop), then on a third a second
+    degradation (JPEG after noise, noise after haze); on each, the largest masked step of ``op``
+    the agent plans, run by its first tool under the planned mask, under the mask grown at each
+    (match, reach), and over the whole image. Mean PSNR (dB) of the whole crop, of the pixels
+    the degradation did not touch, and of the whole crop where the loop's judge decides (the
+    step on its box; a refused step leaves the input). For haze, half the crops get a random
+    recipe without haze instead (a pale surface the perceiver takes for haze, grown over), and
+    the growth is also measured gated on the step's and the whole image's haze probability."""
     from tqdm import tqdm
 
-    from restora.agent.loop import apply_tool
-    from restora.agent.planner import NOISE_GROWS, grow_noise_mask, plan
+    from restora.agent import judge as J
+    from restora.agent.loop import apply_tool, step_box
+    from restora.agent.planner import (
+        HAZE_MATCH,
+        HAZE_REACH,
+        NOISE_GROWS,
+        grow_haze_mask,
+        grow_noise_mask,
+        plan,
+    )
     from restora.degrade import degrade, masks
     from restora.degrade.recipe import RecipeItem
+    from restora.degrade.sample import NATURAL, random_recipe
     from restora.metrics import psnr
     from restora.perceive import assess, regions
     from restora.train.comparator import PSNR_CAP
 
+    haze = op == "haze"
+    grow, ops, grid, after = (grow_haze_mask, {"haze"}, (HAZE_MATCHES, HAZE_REACHES), "noise") \
+        if haze else (grow_noise_mask, NOISE_GROWS, (NOISE_MATCHES, NOISE_REACHES), "jpeg")
     rng = np.random.default_rng(seed)
     variants = [("planned mask", None), *[(f"grown, match {m:g}, reach {r:g}", (m, r))
-                                          for r in NOISE_REACHES for m in NOISE_MATCHES],
+                                          for r in grid[1] for m in grid[0]],
                 ("whole image", "whole")]
-    rows: list[list[tuple[float, float]]] = []
-    bar = tqdm(total=n, desc="noise steps", disable=not progress)
-    for clean in _crops(rng, photos, n, lambda: len(rows), "masked noise steps"):
-        items = [RecipeItem("noise", float(np.round(rng.uniform(0.2, 1.0), 3)), {},
-                            str(rng.choice(masks.KINDS)), float(np.round(rng.uniform(0.3, 0.7), 2)))]
-        if rng.random() < 1 / 3:
-            items.append(RecipeItem("jpeg", float(np.round(rng.uniform(0.2, 0.8), 3)), {}))
+    rows: list[list[tuple[float, float, float]]] = []
+    seen: list[tuple[bool, float, float]] = []  # (with op?, step's prob, whole image's prob)
+    bar = tqdm(total=n, desc=f"{op} steps", disable=not progress)
+    for clean in _crops(rng, photos, n, lambda: len(rows), f"masked {op} steps"):
+        if haze and rng.random() < 0.5:
+            items = random_recipe(rng, pool=tuple(o for o in NATURAL if o != op),
+                                  counts=(0.2, 0.45, 0.35))
+        else:
+            items = [RecipeItem(op, float(np.round(rng.uniform(0.2, 1.0), 3)), {},
+                                str(rng.choice(masks.KINDS)),
+                                float(np.round(rng.uniform(0.3, 0.7), 2)))]
+            if rng.random() < 1 / 3:
+                items.append(RecipeItem(after, float(np.round(rng.uniform(0.2, 0.8), 3)), {}))
         x, label = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1)))
-        calm = np.asarray(label.masks["noise"]) <= 0
-        steps = [s for s in plan(regions(x, assess(x, model), model))
-                 if s.op in NOISE_GROWS and s.mask is not None]
+        has = op in label.masks
+        calm = np.asarray(label.masks[op]) <= 0 if has else np.ones(x.shape[:2], bool)
+        scene = assess(x, model)
+        steps = [s for s in plan(regions(x, scene, model), whole_ops=frozenset())
+                 if s.op in ops and s.mask is not None]
         if not steps or not calm.any():
             continue
         step = max(steps, key=lambda s: s.area)
         tool, params = step.tools[0]
+        x_in = min(psnr(clean, x), PSNR_CAP)
         got = []
         for _, v in variants:
-            mask = step.mask if v is None else None if v == "whole" else \
-                grow_noise_mask(x, step.mask, *v)
+            mask = step.mask if v is None else None if v == "whole" else grow(x, step.mask, *v)
             b = apply_tool(tool, params, x, mask)[0]
-            got.append((min(psnr(clean, b), PSNR_CAP),
-                        min(psnr(clean[calm][None], b[calm][None]), PSNR_CAP)))
+            out = min(psnr(clean, b), PSNR_CAP)
+            box = step_box(mask, x.shape[:2])
+            ev = J.evidence(model, step.op, assess(x[box], model), assess(b[box], model), x[box],
+                            b[box], None if mask is None else np.asarray(mask, np.float32)[box])
+            got.append((out, min(psnr(clean[calm][None], b[calm][None]), PSNR_CAP),
+                        out if J.decide(ev)[0] else x_in))
         rows.append(got)
+        seen.append((has, float(step.prob), float(scene.probs.get(op, 0.0))))
         bar.update(1)
     bar.close()
-    r = np.array(rows)
-    lines = [(f"{n} crops with noise under a mask (JPEG after it on a third) where the agent plans "
-              "a masked noise step; its first tool under each mask, mean PSNR (dB):"), "",
-             "| mask | whole crop | pixels the noise did not touch (min) |", "|---|---:|---:|"]
+    r, has = np.array(rows), np.array([s[0] for s in seen])
+    with_op = f"{has.sum()} with {op} / {len(has) - has.sum()} without" if haze else ""
+    lines = [(f"{n} crops with {op} under a mask ({after} after it on a third"
+              f"{'; half the crops without ' + op + ' instead' if haze else ''}) where the agent "
+              f"plans a masked {op} step{' (' + with_op + ')' if haze else ''}; its first tool "
+              "under each mask, mean PSNR (dB):"), "",
+             f"| mask | whole crop | pixels the {op} did not touch (min) | through the judge |"
+             + (f" judged, with {op} | judged, without |" if haze else ""),
+             "|---|---:|---:|---:|" + ("---:|---:|" if haze else "")]
     for i, (name, _) in enumerate(variants):
         lines.append(f"| {name} | {r[:, i, 0].mean():.2f} | {r[:, i, 1].mean():.2f} "
-                     f"({r[:, i, 1].min():.2f}) |")
+                     f"({r[:, i, 1].min():.2f}) | {r[:, i, 2].mean():.2f} |"
+                     + (f" {_mean(r[has, i, 2])} | {_mean(r[~has, i, 2])} |" if haze else ""))
+    if haze:
+        k = next(i for i, (_, v) in enumerate(variants) if v == (HAZE_MATCH, HAZE_REACH))
+        step_p, scene_p = np.array([s[1] for s in seen]), np.array([s[2] for s in seen])
+        for what, probs, grid_g in (("the step's", step_p, STEP_P_GRID),
+                                    ("the whole image's", scene_p, WHOLE_SEEN_GRID)):
+            lines += ["", (f"Grown (match {HAZE_MATCH:g}, reach {HAZE_REACH:g}) only where "
+                           f"{what} {op} probability is ≥ g, else the planned mask; through the "
+                           "judge, mean PSNR (dB):"), "",
+                      f"| g | grown: with {op} / without | all | with {op} | without |",
+                      "|---:|---:|---:|---:|---:|"]
+            for g in grid_g:
+                on = probs >= g
+                v = np.where(on, r[:, k, 2], r[:, 0, 2])
+                lines.append(f"| {g:g} | {int((on & has).sum())} / {int((on & ~has).sum())} | "
+                             f"{v.mean():.2f} | {_mean(v[has])} | {_mean(v[~has])} |")
     return "\n".join(lines)
+
+
+STEP_P_GRID = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95)
+
+
+def _mean(v: np.ndarray) -> str:
+    return f"{v.mean():.2f}" if len(v) else "–"
 
 
 COLOUR_P99S = (0.3, 0.4, 0.5, 0.6, 0.7, 1.01)
@@ -642,6 +728,7 @@ STUDIES = {
                    "whole image",
     "colour-gate": "colour-boost steps, and how the planner's vivid-colour check sorts them",
     "noise-extent": "crops with masked noise, and the noise step under its mask grown or not",
+    "haze-grow": "crops with masked haze, and the haze step under its mask grown or not",
     "late-haze": "states as --haze-extent's, and the masked haze steps of the second round",
     "snow-extent": "first-round states (snow added to half), and a masked snow step in its "
                    "region against over the whole image",
@@ -683,6 +770,7 @@ def main(argv: list[str] | None = None) -> int:
                  "haze-extent": lambda: haze_extent(photos, n, model, a.seed, gray=a.gray),
                  "colour-gate": lambda: colour_gate(photos, n, model, a.seed),
                  "noise-extent": lambda: noise_extent(photos, n, model, a.seed),
+                 "haze-grow": lambda: noise_extent(photos, n, model, a.seed, op="haze"),
                  "late-haze": lambda: haze_extent(photos, n, model, a.seed, late=True,
                                                   gray=a.gray),
                  "snow-extent": lambda: haze_extent(photos, n, model, a.seed, op="snow"),
