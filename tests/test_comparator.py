@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from restora.nets.perceiver import perceiver
@@ -70,7 +71,9 @@ def test_draw_pairs_is_seeded(tmp_path, photo):
     save(p, photo)
     one = draw_pairs([p], 3, m, seed=5, progress=False)
     two = draw_pairs([p], 3, m, seed=5, progress=False)
-    assert [q.delta for q in one] == [q.delta for q in two]
+    # the same pairs; their ΔPSNR up to the order of float sums, which torch's threaded
+    # reductions may change when the machine is busy (a 3e-9 dB difference was seen)
+    assert [q.delta for q in one] == pytest.approx([q.delta for q in two], rel=1e-7, abs=1e-7)
     assert all(np.isfinite(q.delta) for q in one)
 
 
