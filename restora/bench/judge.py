@@ -21,7 +21,7 @@ noise or haze step grows (``--noise-extent``, ``--haze-grow``) and the vivid-col
     python -m restora.bench.judge --jpeg-noise 120 --images runs/wallpapers --seed 5
     python -m restora.bench.judge --haze-extent 2000 --images runs/wallpapers --seed 9
     python -m restora.bench.judge --noise-extent 60 --images runs/wallpapers --seed 13
-    python -m restora.bench.judge --haze-grow 100 --images runs/wallpapers --seed 15
+    python -m restora.bench.judge --haze-grow 200 --images runs/wallpapers --seed 15
     python -m restora.bench.judge --colour-gate 120 --images runs/wallpapers --seed 11
 """
 
