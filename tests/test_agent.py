@@ -792,7 +792,7 @@ def test_noise_extent_bench_compares_planned_grown_and_whole_masks(photo):
 
     crop = np.ascontiguousarray(photo[:160, :160])
     try:
-        text = B.noise_extent([crop], 1, load_model(), seed=2, progress=False)
+        text = B.mask_growth([crop], 1, load_model(), seed=2, progress=False)
     except RestoraError as e:  # the perceiver may never plan a masked noise step here
         assert "masked noise steps in 100 draws" in str(e)
     else:
@@ -807,7 +807,7 @@ def test_haze_grow_bench_compares_planned_grown_and_whole_masks(photo):
 
     crop = np.ascontiguousarray(photo[:160, :160])
     try:
-        text = B.noise_extent([crop], 1, load_model(), seed=2, progress=False, op="haze")
+        text = B.mask_growth([crop], 1, load_model(), seed=2, progress=False, op="haze")
     except RestoraError as e:
         assert "masked haze steps in 100 draws" in str(e)
     else:

@@ -452,7 +452,7 @@ HAZE_MATCHES = (0.5, 0.7, 0.85)
 HAZE_REACHES = (0.1, 0.25, 0.5, 1.0)
 
 
-def noise_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
+def mask_growth(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                  progress: bool = True, op: str = "noise") -> str:
     """How far a masked noise step should reach (restora.agent.planner.grow_noise_mask), or with
     ``op="haze"`` a masked haze step (grow_haze_mask): ``n`` crops of ``photos`` with ``op``
@@ -769,8 +769,8 @@ def main(argv: list[str] | None = None) -> int:
                  "jpeg-noise": lambda: noise_under_jpeg(photos, n, model, a.seed),
                  "haze-extent": lambda: haze_extent(photos, n, model, a.seed, gray=a.gray),
                  "colour-gate": lambda: colour_gate(photos, n, model, a.seed),
-                 "noise-extent": lambda: noise_extent(photos, n, model, a.seed),
-                 "haze-grow": lambda: noise_extent(photos, n, model, a.seed, op="haze"),
+                 "noise-extent": lambda: mask_growth(photos, n, model, a.seed),
+                 "haze-grow": lambda: mask_growth(photos, n, model, a.seed, op="haze"),
                  "late-haze": lambda: haze_extent(photos, n, model, a.seed, late=True,
                                                   gray=a.gray),
                  "snow-extent": lambda: haze_extent(photos, n, model, a.seed, op="snow"),
