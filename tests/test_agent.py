@@ -816,6 +816,24 @@ def test_haze_grow_bench_compares_planned_grown_and_whole_masks(photo):
         assert "through the judge" in text
 
 
+def test_jpeg_grain_bench_compares_deblocking_strengths(photo):
+    from restora.bench import judge as B
+    from restora.errors import RestoraError
+    from restora.perceive import load_model
+
+    crop = np.ascontiguousarray(photo[:160, :160])
+    try:
+        text = B.jpeg_grain([crop], 1, load_model(), seed=2, progress=False)
+    except RestoraError as e:  # the agent may never plan such a step here
+        assert "JPEG steps without a noise step in 100 draws" in str(e)
+    else:
+        assert "| planned q |" in text
+        assert f"| planned, then {B.JPEG_GRAIN_FS[-1]:g} q |" in text
+        row = next(ln for ln in text.splitlines() if ln.startswith(("| noise under", "| JPEG only")))
+        # name, n, input, the planned quality, then each f alone and as a second candidate
+        assert len(row.split("|")) - 2 == 4 + 2 * len(B.JPEG_GRAIN_FS)
+
+
 def test_haze_extent_bench_first_and_later_rounds(photo):
     from restora.bench import judge as B
     from restora.perceive import load_model

@@ -12,7 +12,8 @@ states: the low-light scene gate (``--scene-gate``), the veil test that adds a w
 step (``--veil-gate``; ``--gray``: on grayscale crops, also for the haze extents), the noise σ
 under JPEG (``--jpeg-noise``), where a first-round haze, snow or rain step acts (``--haze-extent``,
 ``--snow-extent``, ``--rain-extent``) and a later haze step (``--late-haze``), how far a masked
-noise or haze step grows (``--noise-extent``, ``--haze-grow``) and the vivid-colour check (``--colour-gate``).
+noise or haze step grows (``--noise-extent``, ``--haze-grow``), a stronger deblocking where
+noise hides under JPEG (``--jpeg-grain``) and the vivid-colour check (``--colour-gate``).
 
     python -m restora.bench.judge --steps 300            # held-out scikit-image photos
     python -m restora.bench.judge --steps 300 --images runs/wallpapers --seed 1
@@ -22,6 +23,7 @@ noise or haze step grows (``--noise-extent``, ``--haze-grow``) and the vivid-col
     python -m restora.bench.judge --haze-extent 2000 --images runs/wallpapers --seed 9
     python -m restora.bench.judge --noise-extent 60 --images runs/wallpapers --seed 13
     python -m restora.bench.judge --haze-grow 200 --images runs/wallpapers --seed 15
+    python -m restora.bench.judge --jpeg-grain 150 --images runs/wallpapers --seed 17
     python -m restora.bench.judge --colour-gate 120 --images runs/wallpapers --seed 11
 """
 
@@ -681,6 +683,79 @@ def noise_under_jpeg(photos: Sequence, n: int, model, seed: int = STEP_SEED,
             "mean PSNR (dB):\n\n" + "\n".join(lines))
 
 
+JPEG_GRAIN_FS = (0.75, 0.5, 0.25)
+
+
+def jpeg_grain(photos: Sequence, n: int, model, seed: int = STEP_SEED,
+               progress: bool = True) -> str:
+    """Noise that JPEG hid from the perceiver: ``n`` crops of ``photos``, half under Gaussian
+    noise (σ 5–40) then JPEG (quality 15–60), half under JPEG only (quality 15–80); on those
+    where the agent plans a JPEG step and no noise step, the deblocker at the planned quality
+    and at f × it, each alone through the step judge, and as the loop would run the two as
+    candidates (the planned quality first, f × it second, tried only where the loop would: the
+    first not kept with confidence; the kept one the judge is surest of, restora.agent.judge
+    .decide). Mean PSNR (dB) of the crops with noise under JPEG and of those
+    with JPEG only (a refused step leaves the input)."""
+    from tqdm import tqdm
+
+    from restora.agent import judge as J
+    from restora.agent.loop import CONFIDENT
+    from restora.agent.planner import NOISE_FAMILY, plan
+    from restora.degrade import degrade
+    from restora.metrics import psnr
+    from restora.perceive import assess, regions
+    from restora.tools import get_tool
+
+    rng = np.random.default_rng(seed)
+    tool = get_tool("deblock")
+    rows: dict[bool, list] = {True: [], False: []}
+    bar = tqdm(total=n, desc="JPEG steps", disable=not progress)
+    for clean in _crops(rng, photos, n, lambda: len(rows[True]) + len(rows[False]),
+                        "JPEG steps without a noise step"):
+        noisy = bool(rng.random() < 0.5)
+        q = int(rng.integers(15, 61 if noisy else 81))
+        recipe = (f"noise={rng.uniform(5, 40):.1f}," if noisy else "") + f"jpeg={q}"
+        x, _ = degrade(clean, recipe, seed=int(rng.integers(0, 2**31 - 1)))
+        before = assess(x, model)
+        steps = plan(regions(x, before, model))
+        jpeg = [st for st in steps if st.op == "jpeg"]
+        if not jpeg or any(st.op in NOISE_FAMILY for st in steps):
+            continue
+        planned = max(jpeg, key=lambda st: st.area).value
+        got, judged = [], []
+        for f in (1.0, *JPEG_GRAIN_FS):
+            b = tool.apply(x, {"quality": float(max(1.0, round(f * planned)))})
+            ev = J.evidence(model, "jpeg", before, assess(b, model), x, b, None)
+            ok, _, sure = J.decide(ev)
+            out = psnr(clean, b)
+            got.append(out if ok else psnr(clean, x))
+            judged.append((ok, (sure, ev.p_better), out))
+        x_in, first = psnr(clean, x), judged[0]
+        pairs = []
+        for k in range(1, len(judged)):
+            if first[0] and (first[1][0] or first[1][1] >= CONFIDENT):
+                pairs.append(first[2])  # the loop does not try a second candidate
+                continue
+            kept = [j for j in (first, judged[k]) if j[0]]
+            pairs.append(max(kept, key=lambda j: j[1])[2] if kept else x_in)
+        rows[noisy].append([x_in, *got, *pairs])
+        bar.update(1)
+    bar.close()
+    fs = ", ".join(f"{f:g}" for f in JPEG_GRAIN_FS)
+    head = ["input", "planned q", *(f"{f:g} q" for f in JPEG_GRAIN_FS),
+            *(f"planned, then {f:g} q" for f in JPEG_GRAIN_FS)]
+    lines = [(f"{n} crops where the agent plans a JPEG step and no noise step; the deblocker at "
+              f"the planned quality q and at f × q (f = {fs}), alone and as two candidates, "
+              "through the step judge, mean PSNR (dB):"), "",
+             "| crops | n | " + " | ".join(head) + " |", "|---|---:|" + "---:|" * len(head)]
+    for noisy, name in ((True, "noise under JPEG"), (False, "JPEG only")):
+        if rows[noisy]:
+            m = np.mean(rows[noisy], 0)
+            lines.append(f"| {name} | {len(rows[noisy])} | "
+                         + " | ".join(f"{v:.2f}" for v in m) + " |")
+    return "\n".join(lines)
+
+
 MARGINS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
@@ -729,6 +804,7 @@ STUDIES = {
     "colour-gate": "colour-boost steps, and how the planner's vivid-colour check sorts them",
     "noise-extent": "crops with masked noise, and the noise step under its mask grown or not",
     "haze-grow": "crops with masked haze, and the haze step under its mask grown or not",
+    "jpeg-grain": "crops with noise under JPEG or JPEG only, and a stronger deblocking",
     "late-haze": "states as --haze-extent's, and the masked haze steps of the second round",
     "snow-extent": "first-round states (snow added to half), and a masked snow step in its "
                    "region against over the whole image",
@@ -771,6 +847,7 @@ def main(argv: list[str] | None = None) -> int:
                  "colour-gate": lambda: colour_gate(photos, n, model, a.seed),
                  "noise-extent": lambda: mask_growth(photos, n, model, a.seed),
                  "haze-grow": lambda: mask_growth(photos, n, model, a.seed, op="haze"),
+                 "jpeg-grain": lambda: jpeg_grain(photos, n, model, a.seed),
                  "late-haze": lambda: haze_extent(photos, n, model, a.seed, late=True,
                                                   gray=a.gray),
                  "snow-extent": lambda: haze_extent(photos, n, model, a.seed, op="snow"),
