@@ -725,6 +725,21 @@ def test_noise_beside_jpeg_is_not_denoised_as_if_compressed():
     assert step.value == pytest.approx(alone.value)
 
 
+def test_a_jpeg_step_without_noise_also_tries_a_coarser_deblocking():
+    from restora.agent.planner import JPEG_GRAIN_Q
+
+    full = np.ones((32, 32), bool)
+    (step,) = plan([Reg(full, [Det("jpeg", severity=0.5)])])
+    assert [t.name for t, _ in step.tools] == ["deblock", "deblock"]
+    q = step.tools[0][1]["quality"]
+    assert q == pytest.approx(step.value)
+    assert step.tools[1][1]["quality"] == pytest.approx(max(1.0, round(JPEG_GRAIN_Q * q)))
+    # where the regions show noise, its own step treats it: one deblocking, at the read quality
+    steps = plan([Reg(full, [Det("jpeg", severity=0.5), Det("noise", severity=0.3)])])
+    (jpeg,) = [s for s in steps if s.op == "jpeg"]
+    assert [p["quality"] for _, p in jpeg.tools] == [pytest.approx(q)]
+
+
 def test_a_clean_gray_brick_wall_passes_the_veil_limits_only_the_perceiver_guards():
     """A known limit, stated in the planner and BENCHMARKS: in a grayscale photo of a pale wall
     the dark channel is high without haze, and only VEIL_SEEN keeps the test from firing."""

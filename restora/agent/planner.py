@@ -554,6 +554,15 @@ def noise_factor(quality: float | None) -> float:
     return 1.0 if quality is None else NOISE_UNDER_JPEG[quality >= JPEG_Q_SPLIT]
 
 
+# Noise under JPEG that the perceiver reads as JPEG only (the demo's grain): where the regions
+# show JPEG and no noise, the JPEG step's second candidate deblocks at JPEG_GRAIN_Q × the planned
+# quality (a coarser table: stronger smoothing), tried where the first is not kept with
+# confidence; the judge keeps the one it is surest of. Chosen on the training photos as the
+# largest gain on noise under JPEG with no loss on JPEG alone (python -m restora.bench.judge
+# --jpeg-grain 150 --images runs/wallpapers --seed 17: 32.25 → 32.53 dB and 34.66 → 34.66;
+# f = 0.25: 32.56 and 34.59), checked on held-out ones (--jpeg-grain 100 --seed 18: 26.69 →
+# 27.05 and 31.97 → 31.94).
+JPEG_GRAIN_Q = 0.5
 FAST_MAX_COST = 1500.0  # --fast: only tools at most this many bicubic resizes (≈ 1 s at 512²)
 
 
@@ -635,9 +644,12 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
             mask = None if whole else union
             prob = max(d.prob for _, _, d in g)
             order = tools if prob >= SURE else sorted(tools, key=lambda t: t.name in LEARNED)
+            cands = [(t, tool_params(t, op, prim.name, value)) for t in order]
+            if op == "jpeg" and not any(o in found for o in NOISE_FAMILY):
+                cands += [(t, tool_params(t, op, prim.name, float(max(prim.valid[0], round(
+                    JPEG_GRAIN_Q * value))))) for t in order if t.name not in LEARNED]
             steps.append(PlannedStep(op, g[0][0], mask, area, prob, sev, prim.name, value,
-                                     prim.unit,
-                                     [(t, tool_params(t, op, prim.name, value)) for t in order],
+                                     prim.unit, cands,
                                      union if keep else None,
                                      mask is not None and op in promote and regionwise))
     steps.sort(key=lambda s: (RESTORE_ORDER.index(s.op), -s.area))
