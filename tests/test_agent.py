@@ -518,17 +518,24 @@ def test_veil_test_adds_the_whole_image_haze_the_regions_missed(photo):
     assert len(steps) == 1 and steps[0].mask is not None and steps[0].region == 0
 
 
-def test_colour_gate_bench_sorts_colour_boost_steps(photo):
+def _study(name: str, crop: np.ndarray, what: str, **kw) -> str | None:
+    """The text of restora.bench.judge's study ``name`` on one ``crop``, or None where the agent
+    never planned the studied step in its draws (then the error must say ``what``)."""
     from restora.bench import judge as B
     from restora.errors import RestoraError
     from restora.perceive import load_model
 
-    crop = np.ascontiguousarray(photo[:128, :128])
     try:
-        text = B.colour_gate([crop], 1, load_model(), seed=3, progress=False)
-    except RestoraError as e:  # the perceiver may never plan a colour boost here
-        assert "colour-boost steps in 200 draws" in str(e)
-    else:
+        return getattr(B, name)([crop], 1, load_model(), progress=False, **kw)
+    except RestoraError as e:
+        assert what in str(e)
+        return None
+
+
+def test_colour_gate_bench_sorts_colour_boost_steps(photo):
+    crop = np.ascontiguousarray(photo[:128, :128])
+    text = _study("colour_gate", crop, "colour-boost steps in 200 draws", seed=3)
+    if text is not None:  # the perceiver may never plan a colour boost here
         assert "1 colour-boost steps" in text and "| 0.5 |" in text and "| any |" in text
 
 
@@ -802,30 +809,20 @@ def ndimage_erode(mask: np.ndarray, px: int) -> np.ndarray:
 
 def test_noise_extent_bench_compares_planned_grown_and_whole_masks(photo):
     from restora.bench import judge as B
-    from restora.errors import RestoraError
-    from restora.perceive import load_model
 
     crop = np.ascontiguousarray(photo[:160, :160])
-    try:
-        text = B.mask_growth([crop], 1, load_model(), seed=2, progress=False)
-    except RestoraError as e:  # the perceiver may never plan a masked noise step here
-        assert "masked noise steps in 100 draws" in str(e)
-    else:
+    text = _study("mask_growth", crop, "masked noise steps in 100 draws", seed=2)
+    if text is not None:  # the perceiver may never plan a masked noise step here
         assert "| planned mask |" in text and "| whole image |" in text
         assert f"| grown, match {B.NOISE_MATCHES[0]:g}, reach {B.NOISE_REACHES[0]:g} |" in text
 
 
 def test_haze_grow_bench_compares_planned_grown_and_whole_masks(photo):
     from restora.bench import judge as B
-    from restora.errors import RestoraError
-    from restora.perceive import load_model
 
     crop = np.ascontiguousarray(photo[:160, :160])
-    try:
-        text = B.mask_growth([crop], 1, load_model(), seed=2, progress=False, op="haze")
-    except RestoraError as e:
-        assert "masked haze steps in 100 draws" in str(e)
-    else:
+    text = _study("mask_growth", crop, "masked haze steps in 100 draws", seed=2, op="haze")
+    if text is not None:
         assert "| planned mask |" in text and "| whole image |" in text
         assert f"| grown, match {B.HAZE_MATCHES[0]:g}, reach {B.HAZE_REACHES[0]:g} |" in text
         assert "through the judge" in text
@@ -833,15 +830,10 @@ def test_haze_grow_bench_compares_planned_grown_and_whole_masks(photo):
 
 def test_jpeg_grain_bench_compares_deblocking_strengths(photo):
     from restora.bench import judge as B
-    from restora.errors import RestoraError
-    from restora.perceive import load_model
 
     crop = np.ascontiguousarray(photo[:160, :160])
-    try:
-        text = B.jpeg_grain([crop], 1, load_model(), seed=2, progress=False)
-    except RestoraError as e:  # the agent may never plan such a step here
-        assert "JPEG steps without a noise step in 100 draws" in str(e)
-    else:
+    text = _study("jpeg_grain", crop, "JPEG steps without a noise step in 100 draws", seed=2)
+    if text is not None:  # the agent may never plan such a step here
         assert "| planned q |" in text
         assert f"| planned, then {B.JPEG_GRAIN_FS[-1]:g} q |" in text
         row = next(ln for ln in text.splitlines() if ln.startswith(("| noise under", "| JPEG only")))
