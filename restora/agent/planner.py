@@ -590,7 +590,9 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
     :data:`GRAIN_REGION`, in place of every noise step of the regions; masked steps of operators
     in ``promote`` may go whole when they come to run (:func:`ready`). Where
     JPEG is found too, noise steps denoise at :func:`noise_factor` × the estimated σ
-    (``jpeg_factor=False``: not, to measure the factor)."""
+    (``jpeg_factor=False``: not, to measure the factor); where JPEG is found and no noise, the
+    JPEG step's classical tools come again at :data:`JPEG_GRAIN_Q` × the quality, after the
+    ``tries`` candidates."""
     prefer, rejected, done = prefer or {}, rejected or set(), done or set()
     whole_ops = WHOLE_OPS if whole_ops is None else whole_ops
     found: dict[str, list] = {}
