@@ -563,6 +563,14 @@ def noise_factor(quality: float | None) -> float:
 # f = 0.25: 32.56 and 34.59), checked on held-out ones (--jpeg-grain 100 --seed 18: 26.69 →
 # 27.05 and 31.97 → 31.94).
 JPEG_GRAIN_Q = 0.5
+
+
+def coarser_quality(quality: float, f: float = JPEG_GRAIN_Q) -> float:
+    """The JPEG quality ``f`` × ``quality``, rounded, within the operator's valid range."""
+    lo, hi = OPERATORS["jpeg"].primary.valid
+    return float(np.clip(round(f * quality), lo, hi))
+
+
 FAST_MAX_COST = 1500.0  # --fast: only tools at most this many bicubic resizes (≈ 1 s at 512²)
 
 
@@ -648,8 +656,8 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
             order = tools if prob >= SURE else sorted(tools, key=lambda t: t.name in LEARNED)
             cands = [(t, tool_params(t, op, prim.name, value)) for t in order]
             if op == "jpeg" and not any(o in found for o in NOISE_FAMILY):
-                cands += [(t, tool_params(t, op, prim.name, float(max(prim.valid[0], round(
-                    JPEG_GRAIN_Q * value))))) for t in order if t.name not in LEARNED]
+                cands += [(t, tool_params(t, op, prim.name, coarser_quality(value)))
+                          for t in order if t.name not in LEARNED]
             steps.append(PlannedStep(op, g[0][0], mask, area, prob, sev, prim.name, value,
                                      prim.unit, cands,
                                      union if keep else None,

@@ -700,7 +700,7 @@ def jpeg_grain(photos: Sequence, n: int, model, seed: int = STEP_SEED,
 
     from restora.agent import judge as J
     from restora.agent.loop import CONFIDENT
-    from restora.agent.planner import NOISE_FAMILY, plan
+    from restora.agent.planner import NOISE_FAMILY, coarser_quality, plan
     from restora.degrade import degrade
     from restora.metrics import psnr
     from restora.perceive import assess, regions
@@ -724,7 +724,7 @@ def jpeg_grain(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         planned = max(jpeg, key=lambda st: st.area).value
         got, judged = [], []
         for f in (1.0, *JPEG_GRAIN_FS):
-            b = tool.apply(x, {"quality": float(max(1.0, round(f * planned)))})
+            b = tool.apply(x, {"quality": coarser_quality(planned, f)})
             ev = J.evidence(model, "jpeg", before, assess(b, model), x, b, None)
             ok, _, sure = J.decide(ev)
             out = psnr(clean, b)
