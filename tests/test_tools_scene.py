@@ -66,6 +66,7 @@ def test_dehaze_blind_raises_psnr_and_ssim(crops):
     ("derain_streaks", "rain=0.5"),
     ("desnow_flakes", "snow=0.5"),
     ("lowlight_lime", "low_light=0.5"),
+    ("lowlight_lime_nlm", "low_light=0.5"),
     ("contrast_stretch", "contrast=0.6"),
     ("saturation_boost", "saturation=0.6"),
 ])
@@ -181,11 +182,24 @@ def test_lowlight_reads_a_cameras_encoded_noise_and_brightens_it_by_a_gain(photo
     assert kind == "encoded" and 10 < photons < 1e4
     assert noise_model(photo)[0] != "raw"  # a camera photo: encoded, if any noise is found
     out = enhance_lowlight(dark)  # γ = 1 (a gain), denoised in linear light
+    # by non-local means: a camera's demosaicing correlated the noise (restora.bench.lowlight)
+    assert np.array_equal(out, enhance_lowlight(dark, denoiser="nlm"))
     assert psnr(photo, out) > psnr(photo, dark) + 10
     assert psnr(photo, out) > psnr(photo, enhance_lowlight(dark, gamma=2.0)) + 3
     # no sensor noise found (a clean or denoised image): brightened, not posterised
     levels = len(np.unique(enhance_lowlight(photo * 0.2)))
     assert levels > 0.5 * len(np.unique(photo))
+
+
+def test_lowlight_bm3d_beats_nlm_on_white_sensor_noise(crops):
+    """The low-light tool's BM3D (in the Anscombe domain) against its fast NLM variant, both at
+    the true parameters: BM3D is the default because it is this much better (the full study:
+    python -m restora.bench.lowlight)."""
+    bm3d = _gains(BY_NAME["lowlight_lime"], "low_light=0.6", crops)[0]
+    nlm = _gains(BY_NAME["lowlight_lime_nlm"], "low_light=0.6", crops)[0]
+    assert bm3d > nlm + 1.0, (bm3d, nlm)
+    with pytest.raises(ValueError, match="unknown denoiser"):
+        lowlight.vst_denoise(crops[0], 100.0, 1.0, method="wiener")
 
 
 def test_airlight_estimators_give_an_rgb_in_range_and_the_quadtree_skips_a_white_object():

@@ -233,7 +233,9 @@ def bm3d_luma_chroma(img: np.ndarray, fwd: np.ndarray,
     return t, out
 
 
-def _bm3d_opp(img: np.ndarray, s: float) -> np.ndarray:
+def bm3d_opponent(img: np.ndarray, s: float) -> np.ndarray:
+    """BM3D of an RGB image with white noise of σ ``s`` (image units) per channel, in the
+    opponent colour space (:func:`bm3d_luma_chroma`)."""
     h, w = img.shape[:2]
     _, out = bm3d_luma_chroma(img, _OPP, s * _OPP_GAIN)
     return cv2.transform(out, _OPP_INV)[:h, :w]
@@ -257,7 +259,7 @@ def bm3d_denoise(img: np.ndarray, sigma: float | None = None, peak: float | None
     * chrominance denoised at half resolution (a 2×2 mean halves its σ) and upsampled bicubic:
       chroma is smooth, so this matches full-resolution chroma BM3D at a fifth of its cost.
     """
-    return _with_noise_model(_bm3d_opp, img, sigma, peak, read_sigma)
+    return _with_noise_model(bm3d_opponent, img, sigma, peak, read_sigma)
 
 
 def _tune(op: str, p: dict) -> dict:
