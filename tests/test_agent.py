@@ -494,7 +494,7 @@ def test_whole_image_dehazing_of_a_large_image_uses_one_airlight():
 
 
 def test_veil_test_adds_the_whole_image_haze_the_regions_missed(photo):
-    from restora.agent.planner import VEIL_REGION, veil, veiled
+    from restora.agent.planner import VEIL_REGION, scene_plan, veil, veiled
     from restora.degrade import degrade
     from restora.perceive import Detection
 
@@ -513,9 +513,15 @@ def test_veil_test_adds_the_whole_image_haze_the_regions_missed(photo):
     haze = [s for s in steps if s.op == "haze"]
     assert len(haze) == 1 and haze[0].region == VEIL_REGION and haze[0].mask is None
     assert [s.op for s in steps] == ["noise", "haze"]  # the physical order still holds
-    # where a later round's regions show haze, their regional step stands
-    steps = plan([Reg(half, [Det("haze")], area=0.5)], add=[det], whole_ops=frozenset())
-    assert len(steps) == 1 and steps[0].mask is not None and steps[0].region == 0
+    # where a later round's regions show haze, their regional step stands...
+    regs = [Reg(half, [Det("haze", severity=0.2)], area=0.5)]
+    (step,) = plan(regs, **scene_plan(hazy, seen, 2, frozenset({"noise"})))
+    assert step.mask is not None and step.region == 0
+    # ...but after a brightening it goes over the whole image, at its severity
+    (step,) = plan(regs, **scene_plan(hazy, seen, 2, frozenset({"low_light"})))
+    assert step.mask is None and step.region == 0 and step.severity == pytest.approx(0.2)
+    (step,) = plan(regs, **scene_plan(photo, seen, 2, frozenset({"low_light"})))
+    assert step.mask is not None  # not where the veil test fails
 
 
 def _study(name: str, crop: np.ndarray, what: str, **kw) -> str | None:

@@ -86,7 +86,7 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
         t0 = time.perf_counter()
         steps = plan(regs, prefer=prefer, rejected=rejected, tries=tries, regionwise=regionwise,
                      done=set(kept), fast=fast, learned=learned,
-                     **scene_plan(current, scene, rnd))
+                     **scene_plan(current, scene, rnd, frozenset(kept)))
         clock.add("plan", t0)
         if not steps:
             stop = "the image looks clean" if rnd == 1 else "nothing left to treat"

@@ -188,10 +188,11 @@ def scene_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED, op: str =
 
 def _veil_states(photos: Sequence, n: int, model, seed: int, progress: bool = True,
                  gray: bool = False, first_only: bool = False, op: str = "haze"):
-    """``n`` states the agent may plan haze in, each (round, image, clean crop, hazy?): random
-    recipes on crops of ``photos``, haze added to half of them (with a mask on 30 %), seen as
-    the first round sees them and, where the first round kept no haze step, as the second does;
-    ``gray``: the crops made grayscale first; ``first_only``: the first round's states only."""
+    """``n`` states the agent may plan haze in, each (round, image, clean crop, hazy?, the
+    operators of the steps the first round kept): random recipes on crops of ``photos``, haze
+    added to half of them (with a mask on 30 %), seen as the first round sees them and, where
+    the first round kept no haze step, as the second does; ``gray``: the crops made grayscale
+    first; ``first_only``: the first round's states only."""
     from tqdm import tqdm
 
     from restora.agent.loop import restore
@@ -216,13 +217,13 @@ def _veil_states(photos: Sequence, n: int, model, seed: int, progress: bool = Tr
             haze = RecipeItem(op, float(np.round(rng.uniform(0.1, 1.0), 3)), {}, kind, cov)
             items = [haze, *items] if rng.random() < 0.5 else [*items, haze]
         a, _ = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1)))
-        states = [(1, a)]
+        states = [(1, a, frozenset())]
         r = None if first_only else restore(a, model=model, max_rounds=1, memory=False)
         if r is not None and r.image is not a and \
                 not any(s.kept and s.op == op for s in r.trace.steps):
-            states.append((2, r.image))
-        for rnd, x in states[: n - len(out)]:
-            out.append((rnd, x, clean, hazy))
+            states.append((2, r.image, frozenset(s.op for s in r.trace.steps if s.kept)))
+        for rnd, x, kept in states[: n - len(out)]:
+            out.append((rnd, x, clean, hazy, kept))
         bar.update(len(states))
     bar.close()
     return out
@@ -261,7 +262,7 @@ def veil_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     from restora.perceive import _detection, assess, regions
 
     rows = []
-    for rnd, x, clean, hazy in _veil_states(photos, n, model, seed, progress, gray):
+    for rnd, x, clean, hazy, _ in _veil_states(photos, n, model, seed, progress, gray):
         scene = assess(x, model)
         regs = regions(x, scene, model)
         if any(s.op == "haze" for s in plan(regs)):
@@ -345,7 +346,7 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     from restora.perceive import assess, regions
 
     rows = []
-    for rnd, x, clean, hazy in _veil_states(photos, n, model, seed, progress, gray=gray,
+    for rnd, x, clean, hazy, kept in _veil_states(photos, n, model, seed, progress, gray=gray,
                                             first_only=not late, op=op):
         if late and rnd == 1:
             continue
@@ -370,7 +371,7 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         rows.append((step.area, hazy, gain_in, _kept_gain(model, op, x, whole, clean, None),
                      _kept_gain(model, op, x, whole, clean, step.mask), p_op, veil_over(x),
                      _airlight_share(x, step.mask), gain_grown,
-                     late or p_op < whole_seen(op, x)))
+                     late or p_op < whole_seen(op, x), "low_light" in kept))
     what = "hazy / haze-free" if op == "haze" else f"with {op} / without"
     head = (f"{n} {'gray ' if gray else ''}"
             f"{'states (both rounds)' if late else 'first-round states'}; a masked {op} "
@@ -407,6 +408,33 @@ def haze_extent(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                    "its region:"), "", "| g | summed ΔPSNR | moved |", "|---:|---:|---:|"]
     lines += [_gate_row(rows, g, lambda r, g=g: not (r[5] >= top or (r[5] >= g and r[6])))
               for g in WHOLE_SEEN_GRID]
+    if op == "haze":  # the regions' haze steps over the whole image where the veil test holds
+        from restora.agent.planner import VEIL_SEEN
+
+        def planned(r) -> float:  # as the loop plans without the replacement
+            return r[2] if r[9] else r[3]
+
+        veil = [r for r in rows if r[5] >= VEIL_SEEN and r[6]]
+        rest = sum(planned(r) for r in rows if not (r[5] >= VEIL_SEEN and r[6]))
+        hz = sum(r[1] for r in veil)
+        lines += ["", ("The regions' haze steps over the whole image where the veil test holds "
+                       "(restora.agent.planner.VEIL_WHOLE_AFTER: after a brightening): where the "
+                       "whole image's haze "
+                       f"probability is ≥ VEIL_SEEN ({VEIL_SEEN:g}) and the dark-channel limits "
+                       f"hold, {hz} hazy / {len(veil) - hz} haze-free. Summed ΔPSNR (dB) of the "
+                       "kept steps, hazy / haze-free; after a brightening: the first round kept a "
+                       "low-light step:"), "",
+                  "| those steps (how many) | hazy | haze-free | all, every step |",
+                  "|---|---:|---:|---:|"]
+        for name, fn in (("as planned (whole where p ≥ whole_seen in the first round)", planned),
+                         ("over the whole image", lambda r: r[3])):
+            for after, sel in (("", lambda r: True), (", after a brightening", lambda r: r[10]),
+                               (", otherwise", lambda r: not r[10])):
+                a = sum(fn(r) for r in veil if r[1] and sel(r))
+                b = sum(fn(r) for r in veil if not r[1] and sel(r))
+                n_ = sum(1 for r in veil if sel(r))
+                tot = f"{a + b + rest:+.1f}" if not after else ""
+                lines.append(f"| {name}{after} ({n_}) | {a:+.1f} | {b:+.1f} | {tot} |")
     if op == "haze":  # the growth, on the steps the loop leaves in their region
         left = [r for r in rows if r[9]]
         hz = sum(r[1] for r in left)
