@@ -18,7 +18,10 @@ under-exposure:
   demosaicing correlated).
 
 Printed per kind: mean PSNR (dB) of the input and of each variant, the mean seconds per crop,
-and how often and by how much each variant beats "nlm".
+and how often and by how much each variant beats "nlm". Then the gray table: each crop and the
+crop made gray, under the synthetic low light, denoised by BM3D; per limit on the denoised
+image's chroma ratio (restora.tools.classical.lowlight.chroma_ratio), how many are made gray
+below it and the summed PSNR gain of doing so (the shipped limit: GRAY_CHROMA).
 """
 
 from __future__ import annotations
@@ -47,7 +50,31 @@ def _synthetic(dark: np.ndarray, params: dict, variant: str) -> np.ndarray:
     return lowlight.enhance_lowlight(den, **{**kw, "denoise": 0.0})
 
 
-def study(photos: list, crops: int, seed: int, progress: bool = True) -> str:
+GRAY_LIMITS = (0.01, 0.015, 0.02, 0.025, 0.03, 0.04)
+
+
+def _gray_gains(clean: np.ndarray, sev: float, seed: int) -> list[tuple[str, float, float]]:
+    """(colour or gray, chroma ratio of the denoised image, PSNR gain of making it gray) for
+    ``clean`` and ``clean`` made gray under the synthetic low light."""
+    from restora.degrade import degrade
+    from restora.degrade.recipe import RecipeItem
+    from restora.metrics import psnr
+    from restora.tools.classical import lowlight
+
+    out = []
+    for kind, x in (("colour", clean), ("gray", np.repeat(clean.mean(2, keepdims=True), 3, 2))):
+        dark, label = degrade(x, [RecipeItem("low_light", sev, {})], seed=seed)
+        kw = lowlight._tune("low_light", label.steps[0].params)
+        den = lowlight.unclip_black(lowlight.vst_denoise(dark, kw["photons"], kw["read_sigma"]),
+                                    kw["read_sigma"] / 255.0)
+        kw["denoise"] = 0.0  # brightened as the tool does, without its own graying
+        made = lowlight.enhance_lowlight(lowlight.gray_if_colourless(den, np.inf), **kw)
+        out.append((kind, lowlight.chroma_ratio(den),
+                    psnr(x, made) - psnr(x, lowlight.enhance_lowlight(den, **kw))))
+    return out
+
+
+def study(photos: list, crops: int, seed: int, progress: bool = True, gray: bool = True) -> str:
     from tqdm import tqdm
 
     from restora.degrade import degrade
@@ -60,6 +87,7 @@ def study(photos: list, crops: int, seed: int, progress: bool = True) -> str:
     rng = np.random.default_rng(seed)
     rows: dict[str, dict[str, list[float]]] = {"synthetic": {}, "camera": {}}
     secs: dict[str, dict[str, float]] = {"synthetic": {}, "camera": {}}
+    grays: list[tuple[str, float, float]] = []
     for i in tqdm(range(crops), desc="low light", disable=not progress):
         clean = _crop(rng, photos[int(rng.integers(len(photos)))][1])
         clean = clean[: clean.shape[0] // 2 * 2, : clean.shape[1] // 2 * 2]
@@ -68,6 +96,8 @@ def study(photos: list, crops: int, seed: int, progress: bool = True) -> str:
                               seed=int(rng.integers(1 << 30)))
         cam = camera_capture(clean, exposure=EXPOSURES[i % 2], photons=800.0,
                              seed=int(rng.integers(1 << 30)))
+        if gray:
+            grays += _gray_gains(clean, sev, int(rng.integers(1 << 30)))
         for kind, x, variants in (("synthetic", dark, SYNTHETIC), ("camera", cam, CAMERA)):
             rows[kind].setdefault("input", []).append(psnr(clean, x))
             for v in variants:
@@ -87,6 +117,20 @@ def study(photos: list, crops: int, seed: int, progress: bool = True) -> str:
             d = np.asarray(r[v]) - base
             lines.append(f"| {kind} | {v} | {np.mean(r[v]):.2f} | {secs[kind][v] / crops:.2f} | "
                          f"{d.mean():+.2f} | {(d > 0).sum()} of {crops} | {d.min():+.2f} |")
+    if gray:
+        from restora.tools.classical.lowlight import GRAY_CHROMA
+
+        lines += ["", (f"Gray table: {crops} crops in colour and made gray, synthetic low light, "
+                       "BM3D; made gray below the limit on the denoised image's chroma ratio: "
+                       f"how many, the summed PSNR gain (dB); shipped limit {GRAY_CHROMA:g}."), "",
+                  ("| limit | colour crops made gray | their gain | gray crops made gray | "
+                  "their gain | total gain |"), "|---:|---:|---:|---:|---:|---:|"]
+        for t in GRAY_LIMITS:
+            c = [g for k, r, g in grays if r < t and k == "colour"]
+            y = [g for k, r, g in grays if r < t and k == "gray"]
+            name = f"**{t:g}**" if t == GRAY_CHROMA else f"{t:g}"
+            lines.append(f"| {name} | {len(c)} | {sum(c):+.2f} | {len(y)} | {sum(y):+.2f} | "
+                         f"{sum(c) + sum(y):+.2f} |")
     return "\n".join(lines)
 
 
