@@ -222,3 +222,20 @@ def test_the_shipped_airlight_is_the_mean_of_hes_and_the_quadtrees():
     img = np.random.default_rng(1).random((96, 96, 3)).astype(np.float32)
     mean = 0.5 * (AIRLIGHT["he+floor"](img) + AIRLIGHT["quadtree"](img))
     assert np.allclose(shipped_airlight(img), mean)
+
+
+def test_lowlight_keeps_a_gray_photo_gray_and_a_colour_one_in_colour(crops):
+    """Colour sensor noise on a gray scene, once denoised, leaves a few per cent of chroma that
+    the brightening would lift into coloured mottling: the tool makes such an image gray."""
+    from restora.tools.classical.lowlight import chroma_ratio, enhance_lowlight
+
+    for clean in crops[:2]:
+        for x, is_gray in ((np.repeat(clean.mean(2, keepdims=True), 3, 2), True), (clean, False)):
+            dark, label = degrade(x, "low_light=0.5", seed=3)
+            assert chroma_ratio(dark) > 0.05  # the sensor's noise is coloured
+            out = enhance_lowlight(dark, **lowlight._tune("low_light", label.steps[0].params))
+            if is_gray:
+                assert np.array_equal(out[..., 0], out[..., 1])
+                assert np.array_equal(out[..., 1], out[..., 2])
+            else:
+                assert chroma_ratio(out) > 0.05
