@@ -170,13 +170,14 @@ def _denoise_encoded(img: np.ndarray, photons: float, read_sigma: float,
     return np.power(den, 1.0 / ENCODING_GAMMA, dtype=np.float32)
 
 
-# A gray scene under colour sensor noise: once denoised, its chroma is a few per cent of its
-# level, the denoiser's leftover, which the brightening (and a dehazing after it) would lift into
-# coloured mottling. Below GRAY_CHROMA the denoised image is made gray. Measured on crops in
-# colour and made gray (python -m restora.bench.lowlight, the gray table): on the training
-# photos (--images runs/wallpapers --crops 40 --seed 6) 0.02 gains +16.8 dB summed, 0.04
-# +18.7; on the held-out ones (--crops 30 --seed 7) +7.9 and +8.3. The lower limit is kept:
-# the extra gain is small, and a photo with faint colour made gray loses all of its colour.
+# Measured, not used by the tool: a gray scene under colour sensor noise keeps, once denoised, a
+# few per cent of chroma, which the brightening (and a dehazing after it) lifts into coloured
+# mottling; below GRAY_CHROMA the denoised image could be made gray (:func:`gray_if_colourless`).
+# On crops in colour and made gray (python -m restora.bench.lowlight, the gray table) 0.02 gains
+# +16.8 dB summed on the training photos (--images runs/wallpapers --crops 40 --seed 6) and +7.9
+# on the held-out ones (--crops 30 --seed 7). In the agent it took away the haze cue: the
+# composite suite's gray camera photo under haze and low light, made gray, no longer looked hazy
+# to the perceiver, and was left veiled (BENCHMARKS.md).
 GRAY_CHROMA = 0.02
 
 
@@ -216,7 +217,6 @@ def enhance_lowlight(img: np.ndarray, scale: float | None = None, gamma: float |
     noise is white (the fit holds as given), non-local means where a camera's demosaicing
     correlated it ("encoded"), each the better there on the training photos (module docstring);
     non-local means everywhere without the optional ``bm3d`` package.
-    A denoised image with next to no colour is made gray (:func:`gray_if_colourless`).
     ``radius`` (px) and ``eps`` (intensity²) refine the illumination map.
     """
     x = img.astype(np.float32)
@@ -236,7 +236,6 @@ def enhance_lowlight(img: np.ndarray, scale: float | None = None, gamma: float |
         else:
             x = vst_denoise(x, n, read_sigma, denoise, denoiser)
             x = unclip_black(x, read_sigma / 255.0)
-        x = gray_if_colourless(x)
     t = illumination(x, radius, eps)
     if scale is None:
         scale = max(float(np.percentile(t, 99.5)), 1e-3)
