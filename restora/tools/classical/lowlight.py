@@ -177,7 +177,7 @@ def _denoise_encoded(img: np.ndarray, photons: float, read_sigma: float,
 # +16.8 dB summed on the training photos (--images runs/wallpapers --crops 40 --seed 6) and +7.9
 # on the held-out ones (--crops 30 --seed 7). In the agent it took away the haze cue: the
 # composite suite's gray camera photo under haze and low light, made gray, no longer looked hazy
-# to the perceiver, and was left veiled (BENCHMARKS.md).
+# enough to the perceiver for the veil test, and was left veiled (BENCHMARKS.md).
 GRAY_CHROMA = 0.02
 
 
