@@ -85,9 +85,9 @@ def vst_denoise(img: np.ndarray, photons: float, read_sigma: float,
     "nlm", non-local means at h = ``strength`` × the noise σ), algebraic inverse. ``photons``:
     photons at intensity 1; ``read_sigma`` in /255.
 
-    (The denoise module's exact unbiased inverse, restora.tools.classical.denoise.anscombe, was
-    measured here in place of the algebraic one, BM3D both times: 2.7 dB lower on the same 30
-    training crops, runs of the BENCHMARKS.md "low light" command.)"""
+    (The noise tool's exact unbiased inverse, restora.tools.classical.denoise.bm3d_denoise with
+    ``peak``, was measured in place of the algebraic one, BM3D both times: 1.9 dB lower on the
+    training crops, 1.6 on the held-out ones; python -m restora.bench.lowlight.)"""
     read = read_sigma / 255.0 * photons  # read noise in photon units
     z = 2.0 * np.sqrt(np.maximum(img * photons + 0.375 + read * read, 0.0))
     top = 2.0 * np.sqrt(photons + 0.375 + read * read)
@@ -95,19 +95,18 @@ def vst_denoise(img: np.ndarray, photons: float, read_sigma: float,
         from restora.tools.classical.denoise import bm3d_opponent
 
         den = bm3d_opponent((z / top).astype(np.float32), strength / top) * top
-        return np.clip(((den / 2.0) ** 2 - 0.375 - read * read) / photons,
-                       0.0, 1.0).astype(np.float32)
-    if method != "nlm":
+    elif method == "nlm":
+        # The denoiser takes 8 bits, spread over [0, the top of the scale]. (Spreading only the
+        # range z spans, finer for a dark image, was tried in commit 487ecda and lowered the
+        # oracle: restora bench spatial -m classical --photos 3, low light@half + noise@blob,
+        # 20.39 → 20.05 dB. The scale is coarse only where the photon count is far too high for
+        # the image, which noise_model now avoids.)
+        gain = 255.0 / top  # unit noise in z → `gain` grey levels in uint8
+        u8 = np.clip(z * gain, 0, 255).round().astype(np.uint8)
+        h = float(strength * gain)
+        den = cv2.fastNlMeansDenoisingColored(u8, None, h, h, 7, 21).astype(np.float32) / gain
+    else:
         raise ValueError(f"unknown denoiser {method!r} (known: {', '.join(DENOISERS)})")
-    # The denoiser takes 8 bits, spread over [0, the top of the scale]. (Spreading only the range
-    # z spans, finer for a dark image, was tried in commit 487ecda and lowered the oracle: restora
-    # bench spatial -m classical --photos 3, low light@half + noise@blob, 20.39 → 20.05 dB. The
-    # scale is coarse only where the photon count is far too high for the image, which
-    # noise_model now avoids.)
-    gain = 255.0 / top  # unit noise in z → `gain` grey levels in uint8
-    u8 = np.clip(z * gain, 0, 255).round().astype(np.uint8)
-    h = float(strength * gain)
-    den = cv2.fastNlMeansDenoisingColored(u8, None, h, h, 7, 21).astype(np.float32) / gain
     return np.clip(((den / 2.0) ** 2 - 0.375 - read * read) / photons, 0.0, 1.0).astype(np.float32)
 
 
