@@ -92,12 +92,12 @@ def study(photos: list, crops: int, seed: int, progress: bool = True, gray: bool
         clean = _crop(rng, photos[int(rng.integers(len(photos)))][1])
         clean = clean[: clean.shape[0] // 2 * 2, : clean.shape[1] // 2 * 2]
         sev = float(rng.uniform(0.2, 0.9))
-        dark, label = degrade(clean, [RecipeItem("low_light", sev, {})],
-                              seed=int(rng.integers(1 << 30)))
+        noise_seed = int(rng.integers(1 << 30))
+        dark, label = degrade(clean, [RecipeItem("low_light", sev, {})], seed=noise_seed)
         cam = camera_capture(clean, exposure=EXPOSURES[i % 2], photons=800.0,
                              seed=int(rng.integers(1 << 30)))
         if gray:
-            grays += _gray_gains(clean, sev, int(rng.integers(1 << 30)))
+            grays += _gray_gains(clean, sev, noise_seed)  # draws nothing: the same crops
         for kind, x, variants in (("synthetic", dark, SYNTHETIC), ("camera", cam, CAMERA)):
             rows[kind].setdefault("input", []).append(psnr(clean, x))
             for v in variants:
