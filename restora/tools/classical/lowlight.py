@@ -173,8 +173,8 @@ def _denoise_encoded(img: np.ndarray, photons: float, read_sigma: float,
 # few per cent of chroma, which the brightening (and a dehazing after it) lifts into coloured
 # mottling; below GRAY_CHROMA the denoised image could be made gray (:func:`gray_if_colourless`).
 # On crops in colour and made gray (python -m restora.bench.lowlight, the gray table) 0.02 gains
-# +16.8 dB summed on the training photos (--images runs/wallpapers --crops 40 --seed 6) and +7.9
-# on the held-out ones (--crops 30 --seed 7). In the agent it took away the haze cue: the
+# +17.8 dB summed on the training photos (--images runs/wallpapers --crops 30 --seed 1) and +6.4
+# on the held-out ones (--crops 30 --seed 2). In the agent it took away the haze cue: the
 # composite suite's gray camera photo under haze and low light, made gray, no longer looked hazy
 # enough to the perceiver for the veil test, and was left veiled (BENCHMARKS.md).
 GRAY_CHROMA = 0.02
