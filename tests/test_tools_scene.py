@@ -228,12 +228,8 @@ def test_gray_if_colourless_grays_a_denoised_gray_scene_only(crops):
     """Colour sensor noise on a gray scene leaves, once denoised, a few per cent of chroma:
     gray_if_colourless (measured by restora.bench.lowlight, not used by the tool) makes such an
     image gray, and leaves a colour one alone."""
-    from restora.tools.classical.lowlight import (
-        chroma_ratio,
-        gray_if_colourless,
-        unclip_black,
-        vst_denoise,
-    )
+    from restora.bench.lowlight import chroma_ratio, gray_if_colourless
+    from restora.tools.classical.lowlight import unclip_black, vst_denoise
 
     for clean in crops[:2]:
         for x, is_gray in ((np.repeat(clean.mean(2, keepdims=True), 3, 2), True), (clean, False)):

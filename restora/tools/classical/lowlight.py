@@ -169,29 +169,6 @@ def _denoise_encoded(img: np.ndarray, photons: float, read_sigma: float,
     return np.power(den, 1.0 / ENCODING_GAMMA, dtype=np.float32)
 
 
-# Measured, not used by the tool: a gray scene under colour sensor noise keeps, once denoised, a
-# few per cent of chroma, which the brightening (and a dehazing after it) lifts into coloured
-# mottling; below GRAY_CHROMA the denoised image could be made gray (:func:`gray_if_colourless`).
-# On crops in colour and made gray (python -m restora.bench.lowlight, the gray table) 0.02 gains
-# +17.8 dB summed on the training photos (--images runs/wallpapers --crops 30 --seed 1) and +6.4
-# on the held-out ones (--crops 30 --seed 2). In the agent it took away the haze cue: the
-# composite suite's gray camera photo under haze and low light, made gray, no longer looked hazy
-# enough to the perceiver for the veil test, and was left veiled (BENCHMARKS.md).
-GRAY_CHROMA = 0.02
-
-
-def chroma_ratio(img: np.ndarray) -> float:
-    """The mean distance of R, G, B from their mean over the mean level: 0 on a gray image."""
-    return float(np.abs(img - img.mean(2, keepdims=True)).mean()) / max(float(img.mean()), 1e-4)
-
-
-def gray_if_colourless(img: np.ndarray, limit: float = GRAY_CHROMA) -> np.ndarray:
-    """``img`` as gray (the mean of R, G, B) where its :func:`chroma_ratio` is below ``limit``."""
-    if chroma_ratio(img) >= limit:
-        return img
-    return np.repeat(img.mean(2, keepdims=True), 3, axis=2).astype(np.float32)
-
-
 def illumination(img: np.ndarray, radius: int, eps: float) -> np.ndarray:
     """LIME's illumination map: max over R, G, B, refined by a self-guided filter."""
     t = img.max(axis=2)
