@@ -181,10 +181,13 @@ def _parser() -> argparse.ArgumentParser:
                        "  torchrun --nproc-per-node 2 -m restora.train.restorer --config "
                        "nafnet-tiny --steps 20\n"
                        "  restora train comparator restora/weights/perceiver_small.safetensors "
-                       "runs/cmp/perceiver_small.safetensors --cache runs/cmp\n")
-    t.add_argument("model", choices=["perceiver", "restorer", "comparator"],
+                       "runs/cmp/perceiver_small.safetensors --cache runs/cmp\n"
+                       "  restora train step-judge runs/judge13/wall.json --val "
+                       "runs/judge13/held.json --out restora/weights/step_judge.json\n")
+    t.add_argument("model", choices=["perceiver", "restorer", "comparator", "step-judge"],
                    help="which model (comparator: re-fit the perceiver's comparator on tool "
-                   "outputs)")
+                   "outputs; step-judge: the agent's learned step score, from step caches of "
+                   "python -m restora.bench.judge --cache)")
     t.add_argument("options", nargs=argparse.REMAINDER, help="options of the trainer")
 
     b = sub.add_parser("bench", formatter_class=fmt, help="benchmarks",
@@ -513,6 +516,10 @@ def cmd_batch(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    if a.model == "step-judge":
+        from restora.train import step_judge
+
+        return int(step_judge.main(a.options) or 0)
     if a.model == "comparator":
         from restora.train import comparator
 

@@ -8,6 +8,11 @@
   removed a degradation the perceiver recognises reliably (noise, JPEG: :data:`RELIABLE`) is kept
   on that evidence, whatever the comparator says; a step against weather that leaves it as
   visible as before is refused (:func:`decide`).
+* Learned — a step the rules keep must also convince the learned step score
+  (restora.agent.stepscore: boosted trees over this evidence and what the step did to the
+  pixels, fitted on the agent's own steps on the training photos): below :data:`TAU` it is
+  rolled back. On held-out photos it keeps fewer harmful steps, above all false dehazings
+  (BENCHMARKS.md, the agent's section).
 * Faithful — a guard against drift from the *input* (not the previous round): the layout
   (correlation of the standardised luma at 1/8 scale) and the colour (mean chromaticity) of the
   region must stay close to the input's, within limits set per degradation (:data:`GUARD`), so a
@@ -130,6 +135,52 @@ def fidelity(source: np.ndarray, candidate: np.ndarray,
     return not why, why, corr, dc
 
 
+def physics(before: np.ndarray, after: np.ndarray, mask: np.ndarray | None = None) -> dict:
+    """What a step did to its box, measured on the pixels without the perceiver (the learned
+    step score's inputs beside the perceiver's): brightness, detail at a fine and a coarse
+    scale, noise, colour, clipping and the dark channel, before and after, inside ``mask``
+    (the step's region on the box; None: all of it)."""
+    from restora.tools.classical.denoise import estimate_sigma
+
+    sel = np.ones(before.shape[:2], bool) if mask is None else np.asarray(mask) >= 0.5
+    if not sel.any():
+        sel = np.ones(before.shape[:2], bool)
+    ya, yb = to_gray(before), to_gray(after)
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))
+
+    def fine(y):
+        return float(np.mean(cv2.Laplacian(y, cv2.CV_32F)[sel] ** 2)) + 1e-7
+
+    def coarse(y):
+        return float(cv2.GaussianBlur(y, (0, 0), 3.0)[sel].std()) + 1e-4
+
+    def sigma(x):
+        return float(estimate_sigma(x, samples=2000)) if min(x.shape[:2]) >= 8 else 0.0
+
+    def colour(x):  # (mean chroma as planner.mean_chroma, clipped share, dark channel 7 px)
+        r, g, b = x[..., 0], x[..., 1], x[..., 2]
+        lo, hi, m = np.minimum(np.minimum(r, g), b), np.maximum(np.maximum(r, g), b), \
+            (r + g + b) / 3
+        chroma = (np.abs(r - m) + np.abs(g - m) + np.abs(b - m))[sel].mean() / 3
+        clip = ((lo <= 1 / 255) | (hi >= 254 / 255))[sel].mean()
+        dark = cv2.erode(lo, k, borderType=cv2.BORDER_REFLECT)[sel].mean()
+        return float(chroma), float(clip), float(dark)
+
+    ca, cb = colour(before), colour(after)
+    return {
+        "luma_before": float(ya[sel].mean()), "luma_change": float((yb - ya)[sel].mean()),
+        "abs_change": float(np.abs(after - before)[sel].mean()),
+        "fine_ratio": float(np.log(fine(yb) / fine(ya))),
+        "fine_removed": float(np.log(fine(yb - ya) / fine(ya))),
+        "coarse_ratio": float(np.log(coarse(yb) / coarse(ya))),
+        "noise_before": sigma(before), "noise_after": sigma(after),
+        "chroma_before": ca[0], "chroma_after": cb[0],
+        "clip_change": cb[1] - ca[1],
+        "dark_before": ca[2], "dark_after": cb[2],
+        "area": float(sel.mean()),
+    }
+
+
 @dataclass
 class StepEvidence:
     """Everything the judge reads about one tried step on its box: the comparator, the quality
@@ -227,10 +278,29 @@ def emerged(ev: StepEvidence) -> str:
     return ""
 
 
-def decide(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
-           op_margins: bool = True, quality_slack: float | None = None,
-           weather: bool = True, emerge: bool = False,
-           clear: bool = False, planned: float | None = None) -> tuple[bool, str, bool]:
+# The learned step score (restora.agent.stepscore) after the rules, where its weights are
+# shipped: python -m restora.train.step_judge prints the judges on the agent's steps (training
+# photos cross-validated, held-out photos) and what each threshold keeps.
+USE_LEARNED = False
+TAU = 0.5  # the weighted logistic loss puts "summed gain positive" at 0.5
+
+
+def decide(ev: StepEvidence, margin: float = 0.6, *args, learned: float | None = None,
+           tau: float | None = None, **kw) -> tuple[bool, str, bool]:
+    """(keep?, why not, sure?) for one tried step: the rules of :func:`judge_rules`, then, where
+    the learned step score is given (``learned``, restora.agent.stepscore), a step it rates
+    below ``tau`` is refused whatever the rules said."""
+    ok, why, sure = judge_rules(ev, margin, *args, **kw)
+    tau = TAU if tau is None else tau
+    if ok and learned is not None and learned < tau:
+        return False, f"learned step score: {learned:.0%} likely a gain, below {tau:.0%}", False
+    return ok, why, sure
+
+
+def judge_rules(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
+                op_margins: bool = True, quality_slack: float | None = None,
+                weather: bool = True, emerge: bool = False,
+                clear: bool = False, planned: float | None = None) -> tuple[bool, str, bool]:
     """(keep?, why not, sure?) for one tried step. Always: the fidelity guard. Then, with
     ``reperceive`` (the perceiver looks again, as RAR's assessment does after each step): a step
     on a reliably recognised degradation that it removed is kept, and surely so (no need to try
@@ -280,7 +350,8 @@ def decide(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
 
 
 def decide_grain(ev: StepEvidence, grain_after: tuple[float, float],
-                 margin: float = 0.6, planned: float | None = None) -> tuple[bool, str, bool]:
+                 margin: float = 0.6, planned: float | None = None,
+                 learned: float | None = None) -> tuple[bool, str, bool]:
     """(keep?, why not, sure?) for a step the grain test planned (camera noise, which neither
     the perceiver nor its comparator sees: restora.agent.planner's grain test). Kept, and
     surely, when it passes the fidelity guard and ``grain_after`` (restora.agent.planner.grain
@@ -289,7 +360,20 @@ def decide_grain(ev: StepEvidence, grain_after: tuple[float, float],
 
     if ev.fidelity_ok and not grain_shows(*grain_after):
         return True, "", True
-    return decide(ev, margin, planned=planned)
+    return decide(ev, margin, planned=planned, learned=learned)
+
+
+def learned_score(ev: StepEvidence, before: np.ndarray, after: np.ndarray,
+                  mask: np.ndarray | None = None) -> float | None:
+    """The learned step score of a tried step (None when it is off or not shipped)."""
+    if not USE_LEARNED:
+        return None
+    from restora.agent import stepscore
+
+    model = stepscore.load()
+    if model is None:
+        return None
+    return stepscore.score({**ev.to_dict(), "physics": physics(before, after, mask)}, model)
 
 
 def decide_dict(d: dict, margin: float = 0.6, **kw) -> tuple[bool, str, bool]:

@@ -53,11 +53,14 @@ class _Clock(dict):
 def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
             margin: float = 0.6, memory: bool | Memory = True, threshold: float = 0.5,
             regionwise: bool = True, on_step=None, fast: bool = False,
-            learned: bool = False) -> Result:
+            learned: bool = False, on_attempt=None) -> Result:
     """Restore ``img`` (anything restora._image.as_image takes); see the module docstring.
     ``tries`` candidate tools per step, a step kept when the comparator gives ≥ ``margin``;
     ``regionwise=False`` applies every step to the whole image (an ablation); ``on_step``, if
     given, is called with each StepRecord as soon as it is decided (progress on long work);
+    ``on_attempt`` (studies) is called for every tried candidate with (the step, the tool's
+    name, its box, the box before and after the candidate, the step's mask on the box or None, the judge's
+    StepEvidence, the learned step score or None);
     ``fast`` uses only the cheap tools (planner.FAST_MAX_COST); ``learned=True`` also tries the
     learned all-in-one network (off by default: with today's weights it makes the agent worse
     on the composite suite, BENCHMARKS.md)."""
@@ -104,7 +107,7 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
                 # changed the image since (judge.decide)
                 planned = None if current is round_img else step.prob
                 current, rec, sure = _execute(step, current, src, model, margin, rnd, clock, seen,
-                                              planned)
+                                              planned, on_attempt)
                 if rec.kept:
                     unsure = unsure or not sure
                     if not unsure:
@@ -166,7 +169,8 @@ class _Seen:
 
 def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, margin: float,
              rnd: int, clock: _Clock, seen: _Seen,
-             planned: float | None = None) -> tuple[np.ndarray, StepRecord, bool]:
+             planned: float | None = None,
+             on_attempt=None) -> tuple[np.ndarray, StepRecord, bool]:
     """Try the step's candidate tools; keep the best acceptable result or roll back. The flag:
     the kept result was kept on the re-perception's evidence (restora.agent.judge.decide, to
     which ``planned`` goes)."""
@@ -191,14 +195,19 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
         ops = (step.op, *(d.op for d in before.types)) if tool.name in LEARNED else step.op
         ev = J.evidence(model, ops, before, seen_after, src[box], cand[box],
                         None if step.mask is None else step.mask[box])
+        mask_box = None if step.mask is None else step.mask[box]
+        score = J.learned_score(ev, current[box], cand[box], mask_box)
+        if on_attempt is not None:
+            on_attempt(step, tool.name, box, current[box], cand[box], mask_box, ev, score)
         if step.region == GRAIN_REGION:
-            ok, why, sure = J.decide_grain(ev, grain(cand), margin, planned)
+            ok, why, sure = J.decide_grain(ev, grain(cand), margin, planned, learned=score)
         else:
-            ok, why, sure = J.decide(ev, margin, planned=planned)
+            ok, why, sure = J.decide(ev, margin, planned=planned, learned=score)
         clock.add("judge", t0)
-        p, corr, dc = ev.p_better, ev.structure, ev.chroma_shift
-        rec.attempts.append(Attempt(tool.name, params, p, ev.quality_before, ev.quality_after,
-                                    corr, dc, "kept" if ok else "rolled back", why, secs))
+        p, corr, dc = (ev.p_better if score is None else score), ev.structure, ev.chroma_shift
+        rec.attempts.append(Attempt(tool.name, params, ev.p_better, ev.quality_before,
+                                    ev.quality_after, corr, dc, "kept" if ok else "rolled back",
+                                    why, secs, score))
         if ok and (best is None or (sure, p) > best[0]):
             if best is not None:
                 rec.attempts[best[2]].verdict = "beaten"

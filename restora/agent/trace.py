@@ -22,6 +22,7 @@ class Attempt:
     verdict: str  # "kept", "beaten" (acceptable, another candidate scored higher) or "rolled back"
     reason: str
     seconds: float
+    score: float | None = None  # the learned step score (restora.agent.stepscore), if used
 
 
 @dataclass
@@ -77,7 +78,9 @@ class Trace:
         for s in self.steps:
             what = f"kept {s.kept}" + (", undone by the final check" if s.undone else "") \
                 if s.kept else f"vetoed ({s.vetoed})" if s.vetoed else "rolled back"
-            tried = ", ".join(f"{a.tool} p={a.p_better:.2f}" for a in s.attempts)
+            tried = ", ".join(f"{a.tool} p={a.p_better:.2f}"
+                              + (f" s={a.score:.2f}" if a.score is not None else "")
+                              for a in s.attempts)
             where = {-1: "the whole image (veil test)", -2: "the whole image (grain test)"}.get(
                 s.region, f"region {s.region}")
             lines.append(f"round {s.round}: {s.op} on {where} ({s.area:.0%}, "

@@ -91,8 +91,93 @@ def draw_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         ev = J.evidence(model, op, assess(a[box], model), assess(b[box], model), a[box], b[box],
                         None if mask is None else mask[box])
         delta = psnr(b[box], clean[box], PSNR_CAP) - psnr(a[box], clean[box], PSNR_CAP)
-        out.append({"op": op, "tool": tool, "delta": round(float(delta), 3), **ev.to_dict()})
+        phys = J.physics(a[box], b[box], None if mask is None else mask[box])
+        out.append({"op": op, "tool": tool, "delta": round(float(delta), 3), **ev.to_dict(),
+                    "physics": {k: round(v, 5) for k, v in phys.items()}})
         bar.update(1)
+    bar.close()
+    return out
+
+
+def _loop_crop(rng: np.random.Generator, source) -> np.ndarray:
+    """A random crop as large as the agent's usual inputs: the photo scaled to a long side of
+    384–1024 px, a 192–512 px crop of it (either side)."""
+    from restora.data import resize_max
+    from restora.io import read_image
+
+    img = read_image(source)[..., :3] if isinstance(source, (str, Path)) else source[..., :3]
+    img = resize_max(img, int(rng.integers(384, 1025)))
+    h, w = img.shape[:2]
+    ch, cw = (min(h, int(rng.integers(192, 513))) for _ in range(2))
+    cw = min(w, cw)
+    y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    return np.ascontiguousarray(img[y:y + ch, x:x + cw], dtype=np.float32)
+
+
+# The benchmark suites' recipe families (restora.bench.suites), for --suite-recipes.
+SUITE_FAMILIES = ("three-deg", "five-deg", "composite", "spatial", "camera")
+
+
+def suite_recipes() -> list[str]:
+    from restora.bench import suites
+
+    out = [r for name in SUITE_FAMILIES if name in suites.SUITES
+           for r in suites.SUITES[name].values()]
+    return out + [i.recipe for i in suites.items("camera", ["x"])]
+
+
+def draw_loop_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
+                    progress: bool = True, recipes: Sequence[str] | None = None) -> list[dict]:
+    """``n`` candidates the loop itself tries (restora.agent.restore on random recipes of random
+    crops, every round, every candidate, judged by the rules alone), as :func:`draw_steps`
+    records them. With ``recipes`` (recipe strings as the suites write them), each draw takes
+    one of them with a fresh seed, on a random crop or, half the time, the whole photo at a
+    long side of 512 px (as the suites see their photos)."""
+    from tqdm import tqdm
+
+    from restora.agent import judge as J
+    from restora.agent.loop import restore
+    from restora.degrade import degrade
+    from restora.degrade.sample import random_recipe
+    from restora.train.comparator import PSNR_CAP
+    from restora.train.perceiver import psnr
+
+    rng = np.random.default_rng(seed)
+    out: list[dict] = []
+    bar = tqdm(total=n, desc="attempts", disable=not progress)
+    was, J.USE_LEARNED = J.USE_LEARNED, False
+    try:
+        while len(out) < n:
+            photo = photos[int(rng.integers(len(photos)))]
+            if recipes:
+                from restora.bench.suites import Item, render
+                from restora.data import resize_max
+                from restora.io import read_image
+
+                whole = rng.random() < 0.5
+                clean = np.ascontiguousarray(resize_max(
+                    read_image(photo)[..., :3] if isinstance(photo, (str, Path)) else
+                    photo[..., :3], 512), np.float32) if whole else _loop_crop(rng, photo)
+                rec = recipes[int(rng.integers(len(recipes)))]
+                a, _ = render(clean, Item("draw", "", "", rec, int(rng.integers(0, 2**31 - 1))))
+            else:
+                clean = _loop_crop(rng, photo)
+                items = random_recipe(rng, counts=(0.1, 0.35, 0.35, 0.2))
+                a, _ = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1))) if items \
+                    else (clean, None)
+
+            def seen(step, tool, box, before, after, mask, ev, _score, clean=clean):
+                if min(before.shape[:2]) < 16 or len(out) >= n:
+                    return
+                delta = psnr(after, clean[box], PSNR_CAP) - psnr(before, clean[box], PSNR_CAP)
+                out.append({"op": step.op, "tool": tool, "delta": round(float(delta), 3),
+                            **ev.to_dict(), "physics": {k: round(v, 5) for k, v in
+                                                        J.physics(before, after, mask).items()}})
+                bar.update(1)
+
+            restore(a, model=model, memory=False, on_attempt=seen)
+    finally:
+        J.USE_LEARNED = was
     bar.close()
     return out
 
@@ -847,6 +932,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=Path, default=None,
                    help="clean photo folder (default: the held-out scikit-image photos)")
     p.add_argument("--seed", type=int, default=STEP_SEED)
+    p.add_argument("--in-loop", action="store_true",
+                   help="draw the candidates the loop itself tries (every round, larger crops) "
+                   "instead of one first-round step per crop")
+    p.add_argument("--suite-recipes", action="store_true",
+                   help="with --in-loop: the benchmark suites' recipes (three-deg, five-deg, "
+                   "composite, spatial, camera) on the photos, instead of random recipes")
     p.add_argument("--cache", type=Path, default=None,
                    help="keep the drawn steps in this JSON file and reuse them")
     for flag, what in STUDIES.items():
@@ -898,7 +989,12 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model()
         photos, where = _photos(a.images)
         seed = a.seed
-        steps = draw_steps(photos, a.steps, model, seed)
+        if a.in_loop:
+            steps = draw_loop_steps(photos, a.steps, model, seed,
+                                    recipes=suite_recipes() if a.suite_recipes else None)
+            where += ", in the loop" + (", the suites' recipes" if a.suite_recipes else "")
+        else:
+            steps = draw_steps(photos, a.steps, model, seed)
         print(f"drew {len(steps)} steps from {where}, seed {seed}")
         if a.cache is not None:
             a.cache.parent.mkdir(parents=True, exist_ok=True)

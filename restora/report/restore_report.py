@@ -173,12 +173,14 @@ def _steps(trace) -> str:
                    f"({_num(100 * s.area, '.0f')} % of the image, p {_num(s.prob)}, estimated "
                    f"{_e(s.estimate)}): {what}</h3>")
         rows = [[_e(a.tool), _e(_params(a.params)), _num(a.p_better),
+                 "–" if getattr(a, "score", None) is None else _num(a.score),
                  f"{_num(a.quality_before)} → {_num(a.quality_after)}", _num(a.structure),
                  _num(a.chroma_shift, ".3f"), _verdict(a.verdict), _e(a.reason or ""),
                  _num(a.seconds, ".2f")] for a in s.attempts]
         if not s.attempts:
             continue
-        out.append(_table(["tool", "parameters", "p_better", "quality before → after",
+        out.append(_table(["tool", "parameters", "p_better", "learned score",
+                           "quality before → after",
                            "structure", "chroma shift", "verdict", "reason", "s"], rows))
         if s.thumbnail is not None:
             out.append(f'<figure><img class="thumb" src="{_uri(s.thumbnail, 192)}" '
