@@ -97,3 +97,21 @@ def test_in_loop_draws_record_the_loops_own_candidates_with_pixel_measures(photo
     for s in steps:
         assert np.isfinite(s["delta"]) and s["tool"] and set(s["physics"]) == set(S.PHYSICS)
         assert np.isfinite(S.features(s)).all()
+
+
+def test_the_environment_chooses_the_step_judge_weights(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(50, len(S.feature_names())))
+    m = S.fit(x, (x[:, 0] > 0).astype(float), np.ones(50), trees=5)
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(m))
+    img = np.full((32, 32, 3), 0.5, np.float32)
+    ev = J.StepEvidence(**{k: v for k, v in _step().items()
+                           if k in J.StepEvidence.__dataclass_fields__})
+    monkeypatch.setenv("RESTORA_STEP_JUDGE", "off")
+    assert J.learned_score(ev, img, img) is None
+    monkeypatch.setenv("RESTORA_STEP_JUDGE", str(path))
+    assert 0 < J.learned_score(ev, img, img) < 1
+    monkeypatch.setenv("RESTORA_STEP_JUDGE", str(tmp_path / "missing.json"))
+    with pytest.raises(Exception, match="no step judge weights"):
+        J.learned_score(ev, img, img)

@@ -365,12 +365,17 @@ def decide_grain(ev: StepEvidence, grain_after: tuple[float, float],
 
 def learned_score(ev: StepEvidence, before: np.ndarray, after: np.ndarray,
                   mask: np.ndarray | None = None) -> float | None:
-    """The learned step score of a tried step (None when it is off or not shipped)."""
-    if not USE_LEARNED:
+    """The learned step score of a tried step (None when it is off or not shipped). The
+    environment variable ``RESTORA_STEP_JUDGE`` overrides :data:`USE_LEARNED` for studies:
+    ``off``, or the path of other weights (restora train step-judge --out)."""
+    import os
+
+    env = os.environ.get("RESTORA_STEP_JUDGE", "")
+    if env == "off" or (not USE_LEARNED and not env):
         return None
     from restora.agent import stepscore
 
-    model = stepscore.load()
+    model = stepscore.load(env or None)
     if model is None:
         return None
     return stepscore.score({**ev.to_dict(), "physics": physics(before, after, mask)}, model)

@@ -166,11 +166,18 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, trees: int = 150, depth: in
 
 @lru_cache(maxsize=4)
 def load(path: str | None = None) -> dict | None:
-    """The shipped model (None when its file is missing)."""
+    """The model at ``path``, or the shipped one (None when its file is missing)."""
+    from restora.errors import RestoraError
+
     p = Path(path) if path else WEIGHTS
     if not p.exists():
+        if path:
+            raise RestoraError(f"no step judge weights at {p}")
         return None
-    return json.loads(p.read_text())
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        raise RestoraError(f"{p} is not step judge weights (restora train step-judge)") from None
 
 
 def score(step: dict, model: dict | None = None) -> float | None:
