@@ -112,6 +112,8 @@ def test_the_environment_chooses_the_step_judge_weights(tmp_path, monkeypatch):
     assert J.learned_score(ev, img, img) is None
     monkeypatch.setenv("RESTORA_STEP_JUDGE", str(path))
     assert 0 < J.learned_score(ev, img, img) < 1
+    monkeypatch.setenv("RESTORA_STEP_JUDGE", "on")  # the shipped weights
+    assert 0 < J.learned_score(ev, img, img) < 1
     monkeypatch.setenv("RESTORA_STEP_JUDGE", str(tmp_path / "missing.json"))
     with pytest.raises(Exception, match="no step judge weights"):
         J.learned_score(ev, img, img)
