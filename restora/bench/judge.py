@@ -137,8 +137,11 @@ def draw_loop_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
 
     from restora.agent import judge as J
     from restora.agent.loop import restore
+    from restora.bench.suites import Item, render
+    from restora.data import resize_max
     from restora.degrade import degrade
     from restora.degrade.sample import random_recipe
+    from restora.io import read_image
     from restora.train.comparator import PSNR_CAP
     from restora.train.perceiver import psnr
 
@@ -150,10 +153,6 @@ def draw_loop_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         while len(out) < n:
             photo = photos[int(rng.integers(len(photos)))]
             if recipes:
-                from restora.bench.suites import Item, render
-                from restora.data import resize_max
-                from restora.io import read_image
-
                 whole = rng.random() < 0.5
                 clean = np.ascontiguousarray(resize_max(
                     read_image(photo)[..., :3] if isinstance(photo, (str, Path)) else

@@ -191,7 +191,6 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python -m restora.train.step_judge " + " ".join(
                 sys.argv[1:] if argv is None else argv),
         }
-        text = json.dumps(model, separators=(",", ":"))
         model["card"]["sha256_of_trees"] = hashlib.sha256(
             json.dumps(model["trees"]).encode()).hexdigest()
         text = json.dumps(model, separators=(",", ":"))
