@@ -382,7 +382,15 @@ def learned_score(ev: StepEvidence, before: np.ndarray, after: np.ndarray,
     model = stepscore.load(None if env in ("", "on") else env)
     if model is None:
         return None
-    return stepscore.score({**ev.to_dict(), "physics": physics(before, after, mask)}, model)
+    return stepscore.score(step_record(ev, before, after, mask), model)
+
+
+def step_record(ev: StepEvidence, before: np.ndarray, after: np.ndarray,
+                mask: np.ndarray | None = None) -> dict:
+    """What the learned step score reads of a tried step, as the step studies store it: the
+    evidence (StepEvidence.to_dict()) and its pixel measures (:func:`physics`, rounded alike)."""
+    return {**ev.to_dict(),
+            "physics": {k: round(v, 5) for k, v in physics(before, after, mask).items()}}
 
 
 def decide_dict(d: dict, margin: float = 0.6, **kw) -> tuple[bool, str, bool]:

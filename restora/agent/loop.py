@@ -59,8 +59,8 @@ def restore(img: np.ndarray, *, model=None, max_rounds: int = 3, tries: int = 2,
     ``regionwise=False`` applies every step to the whole image (an ablation); ``on_step``, if
     given, is called with each StepRecord as soon as it is decided (progress on long work);
     ``on_attempt`` (studies) is called for every tried candidate with (the step, the tool's
-    name, its box, the box before and after the candidate, the step's mask on the box or None, the judge's
-    StepEvidence, the learned step score or None);
+    name, its box, the box before and after the candidate, the step's mask on the box or None,
+    the judge's StepEvidence, the learned step score or None);
     ``fast`` uses only the cheap tools (planner.FAST_MAX_COST); ``learned=True`` also tries the
     learned all-in-one network (off by default: with today's weights it makes the agent worse
     on the composite suite, BENCHMARKS.md)."""
@@ -193,9 +193,8 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
         seen_after = assess(cand[box], model, threshold=seen.threshold)
         # The network treats every degradation the perceiver sees in the crop at once.
         ops = (step.op, *(d.op for d in before.types)) if tool.name in LEARNED else step.op
-        ev = J.evidence(model, ops, before, seen_after, src[box], cand[box],
-                        None if step.mask is None else step.mask[box])
         mask_box = None if step.mask is None else step.mask[box]
+        ev = J.evidence(model, ops, before, seen_after, src[box], cand[box], mask_box)
         score = J.learned_score(ev, current[box], cand[box], mask_box)
         if on_attempt is not None:
             on_attempt(step, tool.name, box, current[box], cand[box], mask_box, ev, score)

@@ -88,25 +88,30 @@ def draw_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         box, b, tool, op, mask = step
         if min(a[box].shape[:2]) < 16:
             continue
+        mask_box = None if mask is None else mask[box]
         ev = J.evidence(model, op, assess(a[box], model), assess(b[box], model), a[box], b[box],
-                        None if mask is None else mask[box])
+                        mask_box)
         delta = psnr(b[box], clean[box], PSNR_CAP) - psnr(a[box], clean[box], PSNR_CAP)
-        phys = J.physics(a[box], b[box], None if mask is None else mask[box])
-        out.append({"op": op, "tool": tool, "delta": round(float(delta), 3), **ev.to_dict(),
-                    "physics": {k: round(v, 5) for k, v in phys.items()}})
+        out.append({"op": op, "tool": tool, "delta": round(float(delta), 3),
+                    **J.step_record(ev, a[box], b[box], mask_box)})
         bar.update(1)
     bar.close()
     return out
 
 
-def _loop_crop(rng: np.random.Generator, source) -> np.ndarray:
-    """A random crop as large as the agent's usual inputs: the photo scaled to a long side of
-    384–1024 px, a 192–512 px crop of it (either side)."""
+def _photo(source, max_side: int) -> np.ndarray:
+    """A photo (file or array) as float32 RGB at a long side of at most ``max_side``."""
     from restora.data import resize_max
     from restora.io import read_image
 
     img = read_image(source)[..., :3] if isinstance(source, (str, Path)) else source[..., :3]
-    img = resize_max(img, int(rng.integers(384, 1025)))
+    return np.ascontiguousarray(resize_max(img, max_side), np.float32)
+
+
+def _loop_crop(rng: np.random.Generator, source) -> np.ndarray:
+    """A random crop as large as the agent's usual inputs: the photo scaled to a long side of
+    384–1024 px, a 192–512 px crop of it (either side)."""
+    img = _photo(source, int(rng.integers(384, 1025)))
     h, w = img.shape[:2]
     ch, cw = (min(h, int(rng.integers(192, 513))) for _ in range(2))
     cw = min(w, cw)
@@ -138,10 +143,8 @@ def draw_loop_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     from restora.agent import judge as J
     from restora.agent.loop import restore
     from restora.bench.suites import Item, render
-    from restora.data import resize_max
     from restora.degrade import degrade
     from restora.degrade.sample import random_recipe
-    from restora.io import read_image
     from restora.train.comparator import PSNR_CAP
     from restora.train.perceiver import psnr
 
@@ -153,10 +156,7 @@ def draw_loop_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         while len(out) < n:
             photo = photos[int(rng.integers(len(photos)))]
             if recipes:
-                whole = rng.random() < 0.5
-                clean = np.ascontiguousarray(resize_max(
-                    read_image(photo)[..., :3] if isinstance(photo, (str, Path)) else
-                    photo[..., :3], 512), np.float32) if whole else _loop_crop(rng, photo)
+                clean = _photo(photo, 512) if rng.random() < 0.5 else _loop_crop(rng, photo)
                 rec = recipes[int(rng.integers(len(recipes)))]
                 a, _ = render(clean, Item("draw", "", "", rec, int(rng.integers(0, 2**31 - 1))))
             else:
@@ -170,8 +170,7 @@ def draw_loop_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                     return
                 delta = psnr(after, clean[box], PSNR_CAP) - psnr(before, clean[box], PSNR_CAP)
                 out.append({"op": step.op, "tool": tool, "delta": round(float(delta), 3),
-                            **ev.to_dict(), "physics": {k: round(v, 5) for k, v in
-                                                        J.physics(before, after, mask).items()}})
+                            **J.step_record(ev, before, after, mask)})
                 bar.update(1)
 
             restore(a, model=model, memory=False, on_attempt=seen)
