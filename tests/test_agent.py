@@ -953,3 +953,81 @@ def test_the_highlight_check_ignores_a_dark_regions_bright_neighbours(photo):
     spill = np.zeros(photo.shape[:2], bool)
     spill[:, :134] = True  # the region's mask reaches a little into the bright half
     assert implausible("low_light", half, spill) == ""
+
+
+def test_fidelity_in_the_region_interior_ignores_the_ramp_of_a_dark_edge():
+    """A dark half with a soft edge, on a scene of weak layout (a texture): the region's cells
+    along the edge carry the ramp, which the restoration rightly removes, and decide the region's
+    correlation; its interior's layout is kept. What drifts inside is still caught."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    h = w = 192
+    tex = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 6)
+    img = np.repeat(np.clip(0.5 + 0.05 * (tex - tex.mean()) / tex.std(), 0, 1)[..., None], 3, 2)
+    x = np.arange(w)[None, :].repeat(h, 0)
+    dark = img * (1 - 0.85 * np.clip((x - 90) / 12.0, 0, 1))[..., None]
+    region = x >= 92
+    assert not J.fidelity(dark, img, "low_light", region, interior=False)[0]
+    ok, _, corr, _ = J.fidelity(dark, img, "low_light", region)
+    assert ok and corr > 0.9
+    noise = rng.random(img.shape).astype(np.float32)
+    assert not J.fidelity(dark, np.where(region[..., None], noise, img), "low_light", region)[0]
+    # a region too thin for an interior of 16 coarse cells has none
+    assert J._interior(x >= w - 26) is None
+
+
+def test_a_regional_low_light_step_keeps_only_the_pixels_its_exposure_could_darken():
+    """The region reaches past the dark half's edge: the bright pixels leave the mask, the seam
+    narrows, small bright specks inside the dark part stay in; nothing dark enough: vetoed."""
+    from restora.agent import planner
+
+    img = np.full((96, 96, 3), 0.6, np.float32)
+    img[:, 40:] = 0.05  # dark right part, exposure ~0.1
+    img[60:63, 70:73] = 0.9  # a small light in the dark
+    region = np.zeros((96, 96), bool)
+    region[:, 38:] = True  # 2 px past the edge
+    step = planner.PlannedStep("low_light", 1, region, float(region.mean()), 0.9, 0.5, "scale",
+                               0.1, "exposure factor")
+    assert planner.ready(step, img, {"low_light": 0.9}) == ""
+    assert step.feather == planner.LOW_LIGHT_FEATHER
+    assert not step.mask[:, 38:40].any() and step.mask[:, 46:].all()
+    bright = planner.PlannedStep("low_light", 1, region, float(region.mean()), 0.9, 0.5, "scale",
+                                 0.01, "exposure factor")
+    assert "as dark as its exposure" in planner.ready(bright, img, {"low_light": 0.9})
+
+
+def test_the_loop_sharpens_once_per_round(monkeypatch):
+    """A resolution step kept, the blur step after it in the same round is not tried."""
+    from restora.agent import loop, planner
+
+    sharpen = Tool("sharpen", ("low_res", "blur_defocus"), lambda im: np.clip(im * 1.05, 0, 1))
+    img = _photo()
+    _patch(monkeypatch, [Det("low_res", param="scale", value=2),
+                         Det("blur_defocus", param="radius", value=2)], img)
+    monkeypatch.setattr(planner, "candidates", lambda op: [sharpen])
+    res = restore(img, model=_Script([]), memory=False, max_rounds=1)
+    by_op = {s.op: s for s in res.trace.steps}
+    assert by_op["low_res"].kept == "sharpen"
+    assert "already restored the fine detail" in by_op["blur_defocus"].vetoed
+    monkeypatch.setattr(loop, "SHARPEN_ONCE", False)
+    res = restore(img, model=_Script([]), memory=False, max_rounds=1)
+    assert all(s.kept == "sharpen" for s in res.trace.steps)
+
+
+def test_structure_dark_gate_and_sharpen_studies_print_their_tables(photo):
+    from restora.bench import judge as B
+    from restora.errors import RestoraError
+    from restora.perceive import load_model
+
+    model = load_model()
+    text = B.sharpen_once([photo], 1, model, seed=3, progress=False)
+    assert text.startswith("1 crops; the rule changed") and "| recipe |" in text
+    for study, what in ((B.dark_gate, "regional low-light steps"),
+                        (B.structure_gate, "masked steps with a structure limit")):
+        try:
+            text = study([photo], 1, model, seed=3, progress=False)
+        except RestoraError as e:  # the draws may never give such a step: a clear error
+            assert what in str(e)
+        else:
+            assert text.startswith(f"1 {what}")

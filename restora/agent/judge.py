@@ -111,9 +111,27 @@ def guard(ops: str | tuple[str, ...] | None) -> tuple[float | None, float | None
     return (None if None in s else min(s)), (None if None in c else max(c))
 
 
+INTERIOR_PX = 24.0  # the fusion's feather at 512² (3 % of the diagonal, 22 px), rounded up
+
+
+def _interior(mask: np.ndarray) -> np.ndarray | None:
+    """The part of a region at least :data:`INTERIOR_PX` (or 3 % of the crop's diagonal) from its
+    edge, where the step's result replaces the image in full; None where that leaves under 16
+    coarse cells."""
+    from scipy import ndimage
+
+    inside = np.asarray(mask) >= 0.5
+    if inside.all() or not inside.any():
+        return None
+    width = max(INTERIOR_PX, 0.03 * float(np.hypot(*inside.shape)))
+    core = ndimage.distance_transform_edt(inside) >= width
+    return core if core.sum() >= 16 * 64 else None
+
+
 def fidelity(source: np.ndarray, candidate: np.ndarray,
              op: str | tuple[str, ...] | None = None,
-             mask: np.ndarray | None = None) -> tuple[bool, str, float, float]:
+             mask: np.ndarray | None = None,
+             interior: bool = True) -> tuple[bool, str, float, float]:
     """(ok, reason, coarse-structure correlation, chromaticity change) of ``candidate`` against
     ``source`` (the input, same crop), with the limits :func:`guard` sets for the degradation(s)
     ``op`` (the strict ones when None). With ``mask`` (the step's region on the crop) the colour
@@ -125,6 +143,9 @@ def fidelity(source: np.ndarray, candidate: np.ndarray,
     corr = float(np.mean(_coarse(source) * _coarse(candidate)))
     if mask is not None:
         corr = max(corr, float(np.mean(_coarse(source, mask=mask) * _coarse(candidate, mask=mask))))
+        core = _interior(mask) if interior else None
+        if core is not None:
+            corr = max(corr, float(np.mean(_coarse(source, mask=core) * _coarse(candidate, mask=core))))
     dc = float(np.abs(_chromaticity(source, mask) - _chromaticity(candidate, mask)).max())
     s_min, c_max = guard(op)
     why = ""

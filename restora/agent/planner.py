@@ -82,6 +82,7 @@ class PlannedStep:
     tools: list[tuple[Tool, dict]] = field(default_factory=list)
     region_mask: np.ndarray | None = None  # its regions' union, where it was planned whole
     promote: bool = False  # goes whole if the image as the step finds it shows the op (ready)
+    feather: float | None = None  # its fusion seam (px) where not the image's default (ready)
 
 
 def tool_params(tool: Tool, op: str, param: str, value: float) -> dict:
@@ -541,7 +542,45 @@ def ready(step: PlannedStep, img: np.ndarray, scene_probs: dict[str, float] | No
     if not why and step.op in NOISE_GROWS and step.mask is not None:
         step.mask = grow_noise_mask(img, step.mask)
         step.area = float(step.mask.mean())
+    if not why and step.op == "low_light" and step.mask is not None and DARK_GATE:
+        dark = dark_part(img, step.mask, step.value)
+        if not dark.any():
+            return f"no pixel of the region is as dark as its exposure ({step.value:.3g}) makes it"
+        step.mask, step.area, step.feather = dark, float(dark.mean()), LOW_LIGHT_FEATHER
     return why
+
+
+# A regional low light darkened its pixels to at most its exposure (the step's scale, a white
+# surface's reading): the region's pixels well above that (DARK_GATE × it) were not
+# under-exposed by it, and the brightening burns them white (the perceiver's regions reach a few cells past a
+# dark half's edge: white blotches along it on the spatial suite). A masked low-light step keeps
+# only the region's pixels whose mean over R, G, B (lightly smoothed, so noise does not punch
+# holes) stays within that, and fuses over a narrow seam (LOW_LIGHT_FEATHER px): its edge is
+# then the scene's brightness edge, which hides the seam, while the default seam (3 % of the
+# diagonal) left a dark band inside it. Dark holes smaller than DARK_HOLE px stay in the mask.
+# Chosen on the agent's regional low-light steps of the training photos (python -m
+# restora.bench.judge --dark-gate 80 --images runs/wallpapers --seed 46): 1.5 × kept the most
+# summed gain through the judge (+309.5 dB against +271.6 without the gate) with the pixels the
+# low light left untouched no worse off than without it (−8.13 against −8.19 dB on average).
+DARK_GATE = 1.5
+DARK_HOLE = 256
+LOW_LIGHT_FEATHER = 4.0
+
+
+def dark_part(img: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
+    """The pixels of ``mask`` (bool) no brighter than :data:`DARK_GATE` × ``scale``."""
+    import cv2
+    from scipy import ndimage
+
+    level = cv2.GaussianBlur(np.ascontiguousarray(img[..., :3].mean(axis=2), np.float32),
+                             (0, 0), 2.0)
+    inside = np.asarray(mask) >= 0.5
+    out = inside & (level <= DARK_GATE * float(scale))
+    holes, n = ndimage.label(inside & ~out)
+    if n:
+        sizes = np.bincount(holes.ravel(), minlength=n + 1)
+        out |= (sizes < DARK_HOLE)[holes] & (holes > 0)
+    return out
 
 
 # JPEG compression after the noise (the usual order in a camera) smooths it into blotches the

@@ -30,6 +30,7 @@ noise hides under JPEG (``--jpeg-grain``) and the vivid-colour check (``--colour
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from collections.abc import Callable, Sequence
 from itertools import pairwise
@@ -44,15 +45,17 @@ CLIP_DB = 15.0  # a step on a clean crop scores against a 60-dB cap: clip so a f
 
 
 def _crops(rng: np.random.Generator, photos: Sequence, n: int, got, what: str,
-           tries: int = 100):
-    """Random clean crops of ``photos`` until ``got()`` reaches ``n``; a clear error after
-    ``tries``·n crops that did not get there."""
-    from restora.train.comparator import _crop
+           tries: int = 100, crop=None):
+    """Random clean crops of ``photos`` (``crop(rng, photo)``; the comparator's crops by
+    default) until ``got()`` reaches ``n``; a clear error after ``tries``·n crops that did not
+    get there."""
+    if crop is None:
+        from restora.train.comparator import _crop as crop
 
     for _ in range(tries * n):
         if got() >= n:
             return
-        yield _crop(rng, photos[int(rng.integers(len(photos)))])
+        yield crop(rng, photos[int(rng.integers(len(photos)))])
     if got() < n:
         raise RestoraError(f"only {got()} {what} in {tries * n} draws")
 
@@ -266,6 +269,213 @@ def scene_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED, op: str =
         keep = p >= th
         lines.append(f"| {th:g} | {int((keep & t).sum())} of {int(t.sum())} | "
                      f"{int((~keep & ~t).sum())} of {int((~t).sum())} |")
+    return "\n".join(lines)
+
+
+def structure_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
+                   progress: bool = True) -> str:
+    """How the fidelity guard's layout check sorts the agent's masked steps with a structure
+    limit (restora.agent.judge.GUARD): ``n`` such steps, each the first candidate tool of a
+    planned regional step on a loop-sized crop of ``photos`` under a random recipe (masks on 70 %
+    of its operators; on half the crops a masked low light added, the operator whose regional
+    steps the check refuses most), judged with the layout measured on the box and the region, and with the
+    region's interior too (judge.fidelity's ``interior``). The steps the interior lets through,
+    and what the whole judge then keeps of them, by ΔPSNR to the clean crop."""
+    from tqdm import tqdm
+
+    from restora.agent import judge as J
+    from restora.agent.loop import apply_tool, step_box
+    from restora.agent.planner import plan, ready, scene_plan
+    from restora.degrade import degrade, masks
+    from restora.degrade.recipe import RecipeItem
+    from restora.degrade.sample import NATURAL, random_recipe
+    from restora.perceive import assess, regions
+    from restora.train.comparator import PSNR_CAP
+    from restora.train.perceiver import psnr
+
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[str, bool, bool, bool, float]] = []  # op, old ok, new ok, judge keeps, Δ
+    bar = tqdm(total=n, desc="masked steps", disable=not progress)
+    for clean in _crops(rng, photos, n, lambda: len(rows), "masked steps with a structure limit",
+                        crop=_loop_crop):
+        dark = bool(rng.random() < 0.5)
+        pool = tuple(o for o in NATURAL if not (dark and o in ("low_light", "contrast")))
+        items = random_recipe(rng, pool=pool, counts=(0.0, 0.5, 0.35, 0.15), p_mask=0.7)
+        if dark:
+            items.insert(0, RecipeItem("low_light", float(np.round(rng.uniform(0.1, 1.0), 3)), {},
+                                       str(rng.choice(masks.KINDS)),
+                                       float(np.round(rng.uniform(0.3, 0.7), 2))))
+        a, _ = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1)))
+        scene = assess(a, model)
+        for s in plan(regions(a, scene, model), **scene_plan(a, scene, 1)):
+            if (s.mask is None or J.guard(s.op)[0] is None or ready(s, a, scene.probs)
+                    or len(rows) >= n):
+                continue
+            tool, params = s.tools[0]
+            b, _ = apply_tool(tool, params, a, s.mask, s.feather)
+            box = step_box(s.mask, a.shape[:2])
+            m = s.mask[box]
+            old = J.fidelity(a[box], b[box], s.op, m, interior=False)[0]
+            new = J.fidelity(a[box], b[box], s.op, m)[0]
+            keep = new
+            if new and not old:
+                ev = J.evidence(model, s.op, assess(a[box], model), assess(b[box], model),
+                                a[box], b[box], m)
+                keep = J.decide(ev)[0]
+            delta = psnr(b[box], clean[box], PSNR_CAP) - psnr(a[box], clean[box], PSNR_CAP)
+            rows.append((s.op, old, new, keep, float(np.clip(delta, -CLIP_DB, CLIP_DB))))
+            bar.update(1)
+    bar.close()
+    freed = [r for r in rows if r[2] and not r[1]]
+    lines = [(f"{len(rows)} masked steps with a structure limit; the layout check refuses "
+              f"{sum(not r[1] for r in rows)} on the box and region, "
+              f"{sum(not r[2] for r in rows)} with the interior too."), "",
+             ("| steps the interior lets through | how many | useful (≥ 1 dB) | harmful (≤ −1 dB) "
+              "| summed ΔPSNR (dB) |"), "|---|---:|---:|---:|---:|"]
+    for what, sel in (("all", freed), ("kept by the rest of the judge", [r for r in freed if r[3]])):
+        d = np.array([r[4] for r in sel])
+        lines.append(f"| {what} | {len(sel)} | {int((d >= 1).sum())} | {int((d <= -1).sum())} "
+                     f"| {d.sum():+.1f} |")
+    lines += ["", "| operator | freed | kept | summed ΔPSNR kept (dB) |", "|---|---:|---:|---:|"]
+    for op in sorted({r[0] for r in freed}):
+        sel = [r for r in freed if r[0] == op]
+        lines.append(f"| {op} | {len(sel)} | {sum(r[3] for r in sel)} | "
+                     f"{sum(r[4] for r in sel if r[3]):+.1f} |")
+    return "\n".join(lines)
+
+
+def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
+              progress: bool = True) -> str:
+    """The planner's dark gate (restora.agent.planner.DARK_GATE: a masked low-light step keeps
+    the region's pixels no brighter than that many times its exposure, over a narrow seam), at
+    the shipped value, others and none, on ``n``
+    regional low-light steps: loop-sized crops of ``photos`` with a masked low light and a
+    random recipe (as :func:`structure_gate` draws them), the step's first candidate tool under
+    each gate, each judged as the loop judges it. ΔPSNR to the clean crop (whole
+    crop), and on the pixels the low light left untouched (its mask < 1 %)."""
+    from tqdm import tqdm
+
+    from restora.agent import judge as J
+    from restora.agent import planner
+    from restora.agent.loop import apply_tool, step_box
+    from restora.degrade import degrade, masks
+    from restora.degrade.recipe import RecipeItem
+    from restora.degrade.sample import NATURAL, random_recipe
+    from restora.perceive import assess, regions
+    from restora.train.comparator import PSNR_CAP
+    from restora.train.perceiver import psnr
+
+    def masked_psnr(x, ref, sel):
+        err = float(np.mean((x[sel] - ref[sel]) ** 2)) if sel.any() else 0.0
+        return min(PSNR_CAP, 10 * np.log10(1.0 / max(err, 1e-12)))
+
+    rng = np.random.default_rng(seed)
+    rows: list[tuple] = []  # per gate: ΔPSNR, ΔPSNR of the untouched pixels, kept
+    bar = tqdm(total=n, desc="low-light steps", disable=not progress)
+    saved = planner.DARK_GATE
+    gates = (saved, *sorted({1.0, 1.5, 3.0} - {saved}), 0.0)
+    try:
+        for clean in _crops(rng, photos, n, lambda: len(rows), "regional low-light steps",
+                            crop=_loop_crop):
+            pool = tuple(o for o in NATURAL if o not in ("low_light", "contrast"))
+            items = [RecipeItem("low_light", float(np.round(rng.uniform(0.1, 1.0), 3)), {},
+                                str(rng.choice(masks.KINDS)),
+                                float(np.round(rng.uniform(0.3, 0.7), 2))),
+                     *random_recipe(rng, pool=pool, counts=(0.4, 0.4, 0.2), p_mask=0.7)]
+            a, label = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1)))
+            untouched = label.masks["low_light"] < 0.01
+            scene = assess(a, model)
+            for s in planner.plan(regions(a, scene, model), **planner.scene_plan(a, scene, 1)):
+                if s.op != "low_light" or s.mask is None or len(rows) >= n:
+                    continue
+                got = []
+                for gate in gates:
+                    planner.DARK_GATE = gate
+                    st = copy.copy(s)
+                    if planner.ready(st, a, scene.probs):
+                        got = []
+                        break
+                    tool, params = st.tools[0]
+                    b, _ = apply_tool(tool, params, a, st.mask, st.feather)
+                    box = step_box(st.mask, a.shape[:2])
+                    ev = J.evidence(model, "low_light", assess(a[box], model),
+                                    assess(b[box], model), a[box], b[box], st.mask[box])
+                    d = psnr(b, clean, PSNR_CAP) - psnr(a, clean, PSNR_CAP)
+                    du = masked_psnr(b, clean, untouched) - masked_psnr(a, clean, untouched)
+                    got += [float(np.clip(d, -CLIP_DB, CLIP_DB)), du, J.decide(ev)[0]]
+                if got:
+                    rows.append(tuple(got))
+                    bar.update(1)
+    finally:
+        planner.DARK_GATE = saved
+    bar.close()
+    lines = [f"{len(rows)} regional low-light steps (planned and passing the physical checks).",
+             "", ("| | steps kept by the judge | summed ΔPSNR kept (dB) | harmful kept (≤ −1 dB) "
+                  "| untouched pixels, mean ΔPSNR of all steps (dB) |"), "|---|---:|---:|---:|---:|"]
+    for i, g in enumerate(gates):
+        o = 3 * i
+        name = (f"gate {g:g} × the exposure" + (" (shipped)" if g == saved else "")) if g \
+            else "no gate (the region's mask, the default seam)"
+        d = np.array([r[o] for r in rows])
+        k = np.array([r[o + 2] for r in rows], bool)
+        du = np.array([r[o + 1] for r in rows])
+        lines.append(f"| {name} | {int(k.sum())} | {d[k].sum():+.1f} | {int((d[k] <= -1).sum())} "
+                     f"| {du.mean():+.2f} |")
+    return "\n".join(lines)
+
+
+def sharpen_once(photos: Sequence, n: int, model, seed: int = STEP_SEED,
+                 progress: bool = True, gray: bool = False) -> str:
+    """The loop with and without restora.agent.loop.SHARPEN_ONCE (one upscaling or deblurring
+    kept per round) on ``n`` loop-sized crops of ``photos``, each under a resolution loss, a
+    defocus or motion blur, or a resolution loss and a blur (random severities), with a random
+    second operator on half of them (``gray``: the crops made grayscale first): the restored
+    crops' PSNR to the clean ones, where the rule changed the result."""
+    from tqdm import tqdm
+
+    from restora.agent import loop
+    from restora.degrade import degrade
+    from restora.degrade.recipe import RecipeItem
+    from restora.train.comparator import PSNR_CAP
+    from restora.train.perceiver import psnr
+
+    kinds = (("low_res",), ("blur_defocus",), ("blur_motion",), ("low_res", "blur_defocus"),
+             ("low_res", "blur_motion"))
+    others = ("noise", "jpeg", "haze", "low_light", "rain")
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[str, float, float, float]] = []  # recipe, input, with, without
+    saved = loop.SHARPEN_ONCE
+    try:
+        for _ in tqdm(range(n), desc="crops", disable=not progress):
+            clean = _loop_crop(rng, photos[int(rng.integers(len(photos)))])
+            if gray:
+                clean = np.repeat(clean.mean(2, keepdims=True), 3, 2)
+            ops = list(kinds[int(rng.integers(len(kinds)))])
+            if rng.random() < 0.5:
+                ops.append(str(rng.choice(others)))
+            items = [RecipeItem(o, float(np.round(rng.uniform(0.2, 1.0), 3)), {}, None, None)
+                     for o in ops]
+            a, _ = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1)))
+            out = []
+            for on in (True, False):
+                loop.SHARPEN_ONCE = on
+                out.append(psnr(loop.restore(a, model=model, memory=False).image, clean,
+                                PSNR_CAP))
+            rows.append(("+".join(ops), psnr(a, clean, PSNR_CAP), *out))
+    finally:
+        loop.SHARPEN_ONCE = saved
+    diff = [r for r in rows if abs(r[2] - r[3]) > 1e-3]
+    d = np.array([r[2] - r[3] for r in diff]) if diff else np.zeros(0)
+    lines = [(f"{len(rows)} crops; the rule changed {len(diff)}: mean output PSNR "
+              f"{np.mean([r[2] for r in rows]):.2f} dB with it, {np.mean([r[3] for r in rows]):.2f} "
+              f"without (input {np.mean([r[1] for r in rows]):.2f})."), "",
+             "| recipe | input | with the rule | without | with − without |",
+             "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r[0]} | {r[1]:.2f} | {r[2]:.2f} | {r[3]:.2f} | {r[2] - r[3]:+.2f} |"
+              for r in diff]
+    if diff:
+        lines += ["", (f"Where it changed the result: {int((d > 0).sum())} better, "
+                       f"{int((d < 0).sum())} worse, summed {d.sum():+.2f} dB.")]
     return "\n".join(lines)
 
 
@@ -716,7 +926,7 @@ def colour_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
             if implausible("saturation", x, s.mask, scene.probs, vivid=False):
                 continue
             tool, params = s.tools[0]
-            b, _ = apply_tool(tool, params, x, s.mask)
+            b, _ = apply_tool(tool, params, x, s.mask, s.feather)
             p99 = region_chroma(x, s.mask)
             rows.append((faded, p99, _kept_gain(model, "saturation", x, b, clean, s.mask)))
             bar.update(1)
@@ -920,6 +1130,11 @@ STUDIES = {
     "snow-extent": "first-round states (snow added to half), and a masked snow step in its "
                    "region against over the whole image",
     "rain-extent": "the same for rain",
+    "structure-gate": "masked steps with a structure limit, and what the layout check on the "
+                      "region's interior lets through",
+    "dark-gate": "regional low-light steps, with and without the planner's dark gate",
+    "sharpen-once": "crops under resolution loss or blur, restored with and without one "
+                    "sharpening step per round",
 }
 
 
@@ -941,7 +1156,7 @@ def main(argv: list[str] | None = None) -> int:
     for flag, what in STUDIES.items():
         p.add_argument(f"--{flag}", type=int, default=0, metavar="N", help=f"instead: N {what}")
     p.add_argument("--gray", action="store_true",
-                   help="with --veil-gate, --haze-extent or --late-haze: on grayscale crops "
+                   help="with --veil-gate, --haze-extent, --late-haze or --sharpen-once: on grayscale crops "
                    "of the photos")
     a = p.parse_args(argv)
     sizes = {flag: getattr(a, flag.replace("-", "_")) for flag in STUDIES}
@@ -968,7 +1183,10 @@ def main(argv: list[str] | None = None) -> int:
                  "late-haze": lambda: haze_extent(photos, n, model, a.seed, late=True,
                                                   gray=a.gray),
                  "snow-extent": lambda: haze_extent(photos, n, model, a.seed, op="snow"),
-                 "rain-extent": lambda: haze_extent(photos, n, model, a.seed, op="rain")}[chosen[0]]()
+                 "rain-extent": lambda: haze_extent(photos, n, model, a.seed, op="rain"),
+                 "structure-gate": lambda: structure_gate(photos, n, model, a.seed),
+                 "dark-gate": lambda: dark_gate(photos, n, model, a.seed),
+                 "sharpen-once": lambda: sharpen_once(photos, n, model, a.seed, gray=a.gray)}[chosen[0]]()
         print(f"{where}, seed {a.seed}: {study}")
         return 0
     if a.cache is not None and a.cache.exists():

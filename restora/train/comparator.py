@@ -137,7 +137,7 @@ def agent_step(rng: np.random.Generator, a: np.ndarray, model: Perceiver):
         return None
     s = planned[int(rng.integers(len(planned)))]
     t, params = s.tools[int(rng.integers(len(s.tools)))]
-    b, _ = apply_tool(t, params, a, s.mask)
+    b, _ = apply_tool(t, params, a, s.mask, s.feather)
     return step_box(s.mask, a.shape[:2]), b, t.name, s.op, s.mask
 
 
