@@ -192,3 +192,34 @@ def test_noise_covariance_by_torch_matches_the_plain_sum():
     expected = next(float(np.sqrt(lam[i:].mean())) for i in range(lam.size)
                     if lam[i:].mean() <= np.median(lam[i:]))
     assert denoise._noise_std_pca(patches) == pytest.approx(expected, rel=1e-9)
+
+
+def test_unclip_undoes_the_bias_clipped_noise_leaves_at_black_and_white():
+    """Flat black, dark and white patches under σ 25 noise clipped at 0 and 1: their means (what
+    a denoiser keeps) are lifted or lowered; unclip at that σ brings them back, and leaves the
+    mid-tones as they are."""
+    rng = np.random.default_rng(0)
+    s = 25 / 255
+    levels = np.array([0.0, 0.03, 0.5, 1.0], np.float32)
+    noisy = np.clip(levels[:, None] + s * rng.standard_normal((4, 200_000)), 0, 1)
+    means = noisy.mean(axis=1).astype(np.float32)
+    assert means[0] > 0.035 and means[3] < 0.965  # the bias: ~0.4 σ
+    back = denoise.unclip(means[:, None, None] * np.ones((1, 1, 3), np.float32), s)[:, 0, 0]
+    assert np.abs(back - levels).max() < 0.004
+    assert back[2] == pytest.approx(means[2], abs=1e-6)
+    assert np.array_equal(denoise.unclip(means, 0.0), means)
+
+
+def test_the_noise_steps_undo_clipping_at_the_estimated_sigma_but_not_the_grain_tests():
+    from restora.agent.planner import GRAIN_REGION, plan
+    from restora.perceive import _detection
+
+    class Reg:
+        def __init__(self, types):
+            self.mask, self.types, self.area, self.confidence = None, types, 1.0, 0.9
+
+    det = _detection("noise", 0.9, 0.3)
+    (step,) = plan([Reg([det])], tries=2)
+    assert step.tools and all(p["clip_sigma"] == pytest.approx(step.value) for _, p in step.tools)
+    (grain,) = plan([Reg([])], add=[det], tries=2)
+    assert grain.region == GRAIN_REGION and all(p["clip_sigma"] == 0.0 for _, p in grain.tools)

@@ -700,6 +700,10 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
             sev = sum(reg.area * det.severity for _, reg, det in g) / max(area, 1e-9)
             prim = OPERATORS[op].primary
             value = float(np.clip(prim.at(sev), *prim.valid))
+            # the σ at which the noise was clipped at 0 and 1 (the denoisers' clip_sigma): the
+            # estimate, before any JPEG factor; none for the grain test's σ, a multiple of the
+            # halved image's that sets the strength for a camera's correlated noise
+            clipped = 0.0 if g[0][0] == GRAIN_REGION else value
             if op == "noise" and jpeg_factor:  # where the noise's own regions show JPEG
                 k = noise_factor(jpeg_quality([reg for _, reg, _ in g]))
                 value = float(np.clip(k * value, *prim.valid))
@@ -712,6 +716,10 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
             prob = max(d.prob for _, _, d in g)
             order = tools if prob >= SURE else sorted(tools, key=lambda t: t.name in LEARNED)
             cands = [(t, tool_params(t, op, prim.name, value)) for t in order]
+            if op == "noise":
+                cands = [(t, {**p, "clip_sigma": clipped}
+                          if any(q.name == "clip_sigma" for q in t.params) else p)
+                         for t, p in cands]
             if op == "jpeg" and not any(o in found for o in NOISE_FAMILY):
                 cands += [(t, tool_params(t, op, prim.name, coarser_quality(value)))
                           for t in order if t.name not in LEARNED]

@@ -55,7 +55,7 @@ def study(photos: list[tuple[str, np.ndarray]], every: int = 4, progress: bool =
             full, half = grain(y)
             est[c].append((full, half))
             if c in gains and i % every == 0 and grain_shows(full, half):
-                gains[c].append([psnr(x, y)] + [psnr(x, bm3d_denoise(y, sigma=k * half))
+                gains[c].append([psnr(x, y)] + [psnr(x, bm3d_denoise(y, sigma=k * half, clip_sigma=0.0))
                                                 for k in FACTORS])
     lines = [(f"{len(photos)} photos. Share flagged by the grain test (σ of the halved image ≥ m "
              "and σ of the image ≤ r × that), the shipped limits "
