@@ -5,8 +5,9 @@
 
 On random crops of clean photos (128–384 px, restora.train.comparator's crops), the
 synthesiser's Gaussian noise (clipped at 0 and 1, as a sensor or a file clips it) at σ 15, 25
-and 50, denoised at the true σ by BM3D and by non-local means, each as it was (``clip_sigma=0``)
-and with the clipping's bias undone at that σ (the default). Printed per σ and denoiser: the
+and 50, denoised at the true σ by BM3D and by non-local means, each as it was and with the
+clipping's bias undone at that σ (restora.tools.classical.denoise.unclip; BM3D's default, not
+non-local means'). Printed per σ and denoiser: the
 mean PSNR (dB) of the noisy crops and of both results, the mean and worst gain of the undoing,
 and on how many crops it gains.
 """
@@ -26,10 +27,11 @@ def study(photos: list, crops: int, seed: int) -> str:
 
     from restora.degrade import degrade
     from restora.metrics import psnr
-    from restora.tools.classical.denoise import bm3d_denoise, nlm_denoise
+    from restora.tools.classical.denoise import bm3d_denoise, nlm_denoise, unclip
     from restora.train.comparator import _crop
 
-    tools = {"bm3d": bm3d_denoise, "nlm": nlm_denoise}
+    tools = {"bm3d": lambda y, s: bm3d_denoise(y, sigma=s, clip_sigma=0.0),
+             "nlm": lambda y, s: nlm_denoise(y, sigma=s)}
     rng = np.random.default_rng(seed)
     rows = {(s, t): [] for s in SIGMAS for t in tools}  # (input, as it was, undone)
     for _ in tqdm(range(crops), desc="crops"):
@@ -37,8 +39,9 @@ def study(photos: list, crops: int, seed: int) -> str:
         for s in SIGMAS:
             noisy, _ = degrade(clean, f"noise={s}", seed=int(rng.integers(0, 2**31 - 1)))
             for name, fn in tools.items():
-                rows[s, name].append((psnr(clean, noisy), psnr(clean, fn(noisy, sigma=s, clip_sigma=0.0)),
-                                      psnr(clean, fn(noisy, sigma=s))))
+                den = fn(noisy, s)
+                rows[s, name].append((psnr(clean, noisy), psnr(clean, den),
+                                      psnr(clean, unclip(den, s / 255.0))))
     lines = [f"{crops} crops, seed {seed}.", "",
              "| σ | denoiser | noisy | as it was | clipping undone | gain: mean | worst | crops gaining |",
              "|---:|---|---:|---:|---:|---:|---:|---:|"]
