@@ -210,7 +210,7 @@ def test_unclip_undoes_the_bias_clipped_noise_leaves_at_black_and_white():
     assert np.array_equal(denoise.unclip(means, 0.0), means)
 
 
-def test_the_noise_steps_undo_clipping_at_the_estimated_sigma_but_not_the_grain_tests():
+def test_the_agents_noise_steps_leave_the_clipped_noises_bias():
     from restora.agent.planner import GRAIN_REGION, plan
     from restora.perceive import _detection
 
@@ -221,6 +221,6 @@ def test_the_noise_steps_undo_clipping_at_the_estimated_sigma_but_not_the_grain_
     det = _detection("noise", 0.9, 0.3)
     (step,) = plan([Reg([det])], tries=2)
     got = {t.name: p.get("clip_sigma") for t, p in step.tools}
-    assert got == {"bm3d": pytest.approx(step.value), "nlm": None}  # nlm leaves the bias
+    assert got == {"bm3d": 0.0, "nlm": None}  # planner.NOISE_UNCLIP; nlm never undoes it
     (grain,) = plan([Reg([])], add=[det], tries=2)
     assert grain.region == GRAIN_REGION and dict(grain.tools[0][1])["clip_sigma"] == 0.0

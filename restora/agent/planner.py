@@ -94,6 +94,14 @@ def tool_params(tool: Tool, op: str, param: str, value: float) -> dict:
             else v for k, v in raw.items() if k in ranges}
 
 
+# The noise tool undoes the bias that clipping at 0 and 1 left in the noise (denoise.unclip)
+# when given the noise's σ, as the oracle is; the agent's noise steps do not. Measured with
+# them undoing it at the perceiver's σ (restora bench composite -m agent --photos 3): the
+# composite suite fell 22.37 → 22.29 dB; the brightening after the denoising lost 7.2 dB on the
+# dark brick photo (a σ read too high crushes a dark image's shadows), haze + noise lost
+# 0.3–0.9 dB, though noise alone gained 0.1–0.9. Until the σ of a dark image is read better:
+NOISE_UNCLIP = 0.0
+
 SEVERITY_GAP = 0.25  # regions whose severities of one type differ by more get separate steps
 # Below this detection probability the perceiver is unsure, and the all-in-one network (which
 # acts on what the perceiver says) goes after the classical tools instead of first.
@@ -700,10 +708,6 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
             sev = sum(reg.area * det.severity for _, reg, det in g) / max(area, 1e-9)
             prim = OPERATORS[op].primary
             value = float(np.clip(prim.at(sev), *prim.valid))
-            # the σ at which the noise was clipped at 0 and 1 (the denoisers' clip_sigma): the
-            # estimate, before any JPEG factor; none for the grain test's σ, a multiple of the
-            # halved image's that sets the strength for a camera's correlated noise
-            clipped = 0.0 if g[0][0] == GRAIN_REGION else value
             if op == "noise" and jpeg_factor:  # where the noise's own regions show JPEG
                 k = noise_factor(jpeg_quality([reg for _, reg, _ in g]))
                 value = float(np.clip(k * value, *prim.valid))
@@ -716,8 +720,8 @@ def plan(regions: list, *, prefer: dict[str, str] | None = None,
             prob = max(d.prob for _, _, d in g)
             order = tools if prob >= SURE else sorted(tools, key=lambda t: t.name in LEARNED)
             cands = [(t, tool_params(t, op, prim.name, value)) for t in order]
-            if op == "noise":
-                cands = [(t, {**p, "clip_sigma": clipped}
+            if op == "noise":  # BM3D leaves the clipped noise's bias (see NOISE_UNCLIP)
+                cands = [(t, {**p, "clip_sigma": NOISE_UNCLIP}
                           if any(q.name == "clip_sigma" for q in t.params) else p)
                          for t, p in cands]
             if op == "jpeg" and not any(o in found for o in NOISE_FAMILY):
