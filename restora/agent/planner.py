@@ -96,8 +96,8 @@ def tool_params(tool: Tool, op: str, param: str, value: float) -> dict:
 
 # The noise tool undoes the bias that clipping at 0 and 1 left in the noise (denoise.unclip)
 # when given the noise's σ, as the oracle is; the agent's noise steps do not. Measured with
-# them undoing it at the perceiver's σ (restora bench composite -m agent --photos 3): the
-# composite suite fell 22.37 → 22.29 dB; the brightening after the denoising lost 7.2 dB on the
+# them undoing it at the perceiver's σ (restora bench composite -m agent --photos 3 at commit
+# 41981a9): the composite suite fell 22.37 → 22.29 dB; the brightening after the denoising lost 7.2 dB on the
 # dark brick photo (a σ read too high crushes a dark image's shadows), haze + noise lost
 # 0.3–0.9 dB, though noise alone gained 0.1–0.9. Until the σ of a dark image is read better:
 NOISE_UNCLIP = 0.0
