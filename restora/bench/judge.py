@@ -373,7 +373,7 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     rows: list[tuple] = []  # per gate: ΔPSNR, ΔPSNR of the untouched pixels, kept
     bar = tqdm(total=n, desc="low-light steps", disable=not progress)
     saved = planner.DARK_GATE
-    gates = (saved, *sorted({1.0, 1.5, 3.0} - {saved}), 0.0)
+    gates = (saved, *sorted({1.0, 1.5, 2.0, 3.0} - {saved}), 0.0)
     try:
         for clean in _crops(rng, photos, n, lambda: len(rows), "regional low-light steps",
                             crop=_loop_crop):
