@@ -224,3 +224,13 @@ def test_the_agents_noise_steps_leave_the_clipped_noises_bias():
     assert got == {"bm3d": 0.0, "nlm": None}  # planner.NOISE_UNCLIP; nlm never undoes it
     (grain,) = plan([Reg([])], add=[det], tries=2)
     assert grain.region == GRAIN_REGION and dict(grain.tools[0][1])["clip_sigma"] == 0.0
+
+
+def test_unclip_study_prints_its_table_and_refuses_no_crops(capsys):
+    from restora.bench import unclip as study
+
+    photo = skimage_photos(128)[0][1]
+    text = study.study([("p", photo)], 1, 0)
+    assert text.startswith("1 crops, seed 0.") and "| 25 | bm3d |" in text and "| 50 | nlm |" in text
+    assert study.main(["--crops", "0"]) == 2
+    assert "--crops must be ≥ 1" in capsys.readouterr().err

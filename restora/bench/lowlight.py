@@ -156,20 +156,10 @@ def study(photos: list, crops: int, seed: int, progress: bool = True, gray: bool
 
 
 def main(argv: list[str] | None = None) -> int:
-    from restora.bench.study_cli import photo_study
+    from restora.bench.study_cli import crop_study
 
-    def configure(p) -> None:
-        p.add_argument("--crops", type=int, default=30, help="crops to draw (default 30)")
-        p.add_argument("--seed", type=int, default=1)
-
-    def run(photos, a) -> str:
-        from restora.errors import RestoraError
-
-        if a.crops < 1:
-            raise RestoraError(f"--crops must be ≥ 1, got {a.crops}")
-        return study(photos, a.crops, a.seed)
-
-    return photo_study(argv, "python -m restora.bench.lowlight", __doc__, run, configure)
+    return crop_study(argv, "python -m restora.bench.lowlight", __doc__,
+                      lambda photos, crops, seed, _: study(photos, crops, seed))
 
 
 if __name__ == "__main__":

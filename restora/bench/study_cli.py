@@ -32,3 +32,20 @@ def photo_study(argv: list[str] | None, prog: str, doc: str | None, run: Callabl
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def crop_study(argv: list[str] | None, prog: str, doc: str | None, study: Callable) -> int:
+    """:func:`photo_study` with the options of the studies on random crops: ``--crops`` (≥ 1,
+    default 30) and ``--seed`` (default 1); prints ``study(photos, crops, seed, images)``."""
+    from restora.errors import RestoraError
+
+    def configure(p) -> None:
+        p.add_argument("--crops", type=int, default=30, help="crops to draw (default 30)")
+        p.add_argument("--seed", type=int, default=1)
+
+    def run(photos, a) -> str:
+        if a.crops < 1:
+            raise RestoraError(f"--crops must be ≥ 1, got {a.crops}")
+        return study(photos, a.crops, a.seed, a.images)
+
+    return photo_study(argv, prog, doc, run, configure)

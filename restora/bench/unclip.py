@@ -55,22 +55,14 @@ def study(photos: list, crops: int, seed: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from restora.bench.study_cli import photo_study
+    from restora.bench.study_cli import crop_study
 
-    def configure(p) -> None:
-        p.add_argument("--crops", type=int, default=30, help="crops to draw (default 30)")
-        p.add_argument("--seed", type=int, default=1)
-
-    def run(photos, a) -> str:
-        from restora.errors import RestoraError
-
-        if a.crops < 1:
-            raise RestoraError(f"--crops must be ≥ 1, got {a.crops}")
-        where = f"the {len(photos)} photos of {a.images}" if a.images else \
+    def run(photos, crops, seed, images) -> str:
+        where = f"the {len(photos)} photos of {images}" if images else \
             f"the {len(photos)} held-out scikit-image photos"
-        return f"{where}: " + study(photos, a.crops, a.seed)
+        return f"{where}: " + study(photos, crops, seed)
 
-    return photo_study(argv, "python -m restora.bench.unclip", __doc__, run, configure)
+    return crop_study(argv, "python -m restora.bench.unclip", __doc__, run)
 
 
 if __name__ == "__main__":
