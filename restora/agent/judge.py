@@ -115,15 +115,18 @@ INTERIOR_PX = 24.0  # the fusion's feather at 512² (3 % of the diagonal, 22 px)
 
 
 def _interior(mask: np.ndarray) -> np.ndarray | None:
-    """The part of a region at least :data:`INTERIOR_PX` (or 3 % of the crop's diagonal) from its
-    edge, where the step's result replaces the image in full; None where that leaves under 16
+    """The part of a region at least :data:`INTERIOR_PX` (or the fusion's seam on a crop this
+    size, restora.agent.fuse.feather_px) from its edge, where the step's result replaces the
+    image in full; None where that leaves under 16
     coarse cells."""
     from scipy import ndimage
+
+    from restora.agent.fuse import feather_px
 
     inside = np.asarray(mask) >= 0.5
     if inside.all() or not inside.any():
         return None
-    width = max(INTERIOR_PX, 0.03 * float(np.hypot(*inside.shape)))
+    width = max(INTERIOR_PX, feather_px(inside.shape))
     core = ndimage.distance_transform_edt(inside) >= width
     return core if core.sum() >= 16 * 64 else None
 

@@ -36,8 +36,9 @@ CONFIDENT = 0.85  # a candidate this likely better is kept without trying the ot
 # Resolution loss and blur are one symptom, missing fine detail: once a step of the round has
 # restored it (an upscaling or a deblurring kept), the round tries no other. Both kept, the
 # second sharpens what the first already sharpened and rings at the edges (the toolbox suite's
-# ×4 camera photo: upscaled, then deconvolved, 26.21 → 23.81 dB). Chosen on the training
-# photos: python -m restora.bench.judge --sharpen-once 60 --images runs/wallpapers.
+# ×4 camera photo: upscaled, then deconvolved, 26.21 → 23.81 dB). On the training photos it
+# never fired (python -m restora.bench.judge --sharpen-once 60 --images runs/wallpapers, and
+# --sharpen-once 80 --gray): kept for the ringing it prevents, not for a measured gain.
 SHARPENING = frozenset({"low_res", "blur_defocus", "blur_motion"})
 SHARPEN_ONCE = True
 

@@ -94,12 +94,13 @@ def tool_params(tool: Tool, op: str, param: str, value: float) -> dict:
             else v for k, v in raw.items() if k in ranges}
 
 
-# The noise tool undoes the bias that clipping at 0 and 1 left in the noise (denoise.unclip)
+# The BM3D tool undoes the bias that clipping at 0 and 1 left in the noise (denoise.unclip)
 # when given the noise's σ, as the oracle is; the agent's noise steps do not. Measured with
 # them undoing it at the perceiver's σ (restora bench composite -m agent --photos 3 at commit
-# 41981a9): the composite suite fell 22.37 → 22.29 dB; the brightening after the denoising lost 7.2 dB on the
-# dark brick photo (a σ read too high crushes a dark image's shadows), haze + noise lost
-# 0.3–0.9 dB, though noise alone gained 0.1–0.9. Until the σ of a dark image is read better:
+# 41981a9): the composite suite fell 22.37 → 22.29 dB; the brightening after the denoising
+# lost 7.2 dB on the dark brick photo (a σ read too high crushes a dark image's shadows), haze
+# + noise lost 0.3–0.9 dB, though noise alone gained 0.1–0.9. Until a dark image's σ is read
+# better:
 NOISE_UNCLIP = 0.0
 
 SEVERITY_GAP = 0.25  # regions whose severities of one type differ by more get separate steps
@@ -560,8 +561,8 @@ def ready(step: PlannedStep, img: np.ndarray, scene_probs: dict[str, float] | No
 
 # A regional low light darkened its pixels to at most its exposure (the step's scale, a white
 # surface's reading): the region's pixels well above that (DARK_GATE × it) were not
-# under-exposed by it, and the brightening burns them white (the perceiver's regions reach a few cells past a
-# dark half's edge: white blotches along it on the spatial suite). A masked low-light step keeps
+# under-exposed by it, and the brightening burns them white (the perceiver's regions reach a
+# few cells past a dark half's edge: white blotches along it on the spatial suite). A masked low-light step keeps
 # only the region's pixels whose mean over R, G, B (lightly smoothed, so noise does not punch
 # holes) stays within that, and fuses over a narrow seam (LOW_LIGHT_FEATHER px): its edge is
 # then the scene's brightness edge, which hides the seam, while the default seam (3 % of the

@@ -144,10 +144,11 @@ def unclip(img: np.ndarray, s: float) -> np.ndarray:
     to a dark pixel is cut at 0 (a sensor, a file's range), so the noisy pixels there average
     more than the scene (0.4 σ more at black), and at 1 less; a denoiser keeps those averages.
     Each end is mapped back through the mean of a rectified Gaussian
-    (restora.tools.classical.lowlight.unclip_black). On crops of the training photos at σ 15, 25
-    and 50 it gains on average with both denoisers (python -m restora.bench.unclip --images
-    runs/wallpapers: BM3D +2.2, +2.8, +4.4 dB, worst crop −0.33; checked on the held-out ones,
-    +0.08, +0.31, +1.25, worst −0.13). BM3D only: see :func:`nlm_denoise`."""
+    (restora.tools.classical.lowlight.unclip_black). On BM3D's results on crops of the training
+    photos at σ 15, 25 and 50 it gains +2.2, +2.8, +4.4 dB on average, worst crop −0.33 (python
+    -m restora.bench.unclip --images runs/wallpapers); checked on the held-out ones, +0.08,
+    +0.31, +1.25, worst −0.13. On non-local means' results it does not hold up
+    (:func:`nlm_denoise`), and that tool leaves them as they are."""
     from restora.tools.classical.lowlight import unclip_black
 
     if s <= 0:
