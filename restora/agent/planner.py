@@ -99,8 +99,8 @@ def tool_params(tool: Tool, op: str, param: str, value: float) -> dict:
 # them undoing it at the perceiver's σ (restora bench composite -m agent --photos 3 at commit
 # 41981a9): the composite suite fell 22.37 → 22.29 dB; the brightening after the denoising
 # lost 7.2 dB on the dark brick photo (a σ read too high crushes a dark image's shadows), haze
-# + noise lost 0.3–0.9 dB, though noise alone gained 0.1–0.9. Until a dark image's σ is read
-# better:
+# + noise up to 0.9, though noise + JPEG, low res + noise and snow + noise gained 0.1–0.9.
+# Until a dark image's σ is read better:
 NOISE_UNCLIP = 0.0
 
 SEVERITY_GAP = 0.25  # regions whose severities of one type differ by more get separate steps
