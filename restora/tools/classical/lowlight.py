@@ -178,7 +178,8 @@ def illumination(img: np.ndarray, radius: int, eps: float) -> np.ndarray:
 def enhance_lowlight(img: np.ndarray, scale: float | None = None, gamma: float | None = None,
                      rho: float | None = None, photons: float | None = None,
                      read_sigma: float = 1.0, denoise: float = 1.0, radius: int = 8,
-                     eps: float = 1e-3, denoiser: str = "auto") -> np.ndarray:
+                     eps: float = 1e-3, denoiser: str = "auto",
+                     recompose: int = 0) -> np.ndarray:
     """Brighten an under-exposed image (LIME-style, see the module docstring).
 
     ``scale``: the exposure the image was taken at (a white surface reads ``scale``); None sets it
@@ -194,6 +195,10 @@ def enhance_lowlight(img: np.ndarray, scale: float | None = None, gamma: float |
     correlated it ("encoded"), each the better there on the training photos (module docstring);
     non-local means everywhere without the optional ``bm3d`` package.
     ``radius`` (px) and ``eps`` (intensity²) refine the illumination map.
+    ``recompose`` (px, 0: off; measured, not on by default: python -m restora.bench.lowlight):
+    LIME's recombination, R·T + R_d·(1 − T) with T the brightened illumination, where R_d is the
+    reflectance smoothed by a guided filter of that radius under T: where the result stays
+    dark, the colour is mostly noise lifted by the brightening.
     """
     x = img.astype(np.float32)
     if photons is not None:
@@ -219,6 +224,9 @@ def enhance_lowlight(img: np.ndarray, scale: float | None = None, gamma: float |
     rho = inv if rho is None else rho
     lifted = np.minimum(t / np.float32(scale), 1.0) ** np.float32(inv)
     reflect = np.maximum(x / t[..., None], 0.0) ** np.float32(rho)
+    if recompose > 0:
+        w = lifted[..., None]
+        reflect = reflect * w + guided_filter(lifted, reflect, int(recompose), 1e-2) * (1.0 - w)
     return np.clip(lifted[..., None] * reflect, 0.0, 1.0).astype(np.float32)
 
 
