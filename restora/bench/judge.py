@@ -272,6 +272,15 @@ def scene_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED, op: str =
     return "\n".join(lines)
 
 
+def _masked_low_light(rng: np.random.Generator):
+    """A low light of random severity (0.1–1) under a random mask covering 30–70 %."""
+    from restora.degrade import masks
+    from restora.degrade.recipe import RecipeItem
+
+    return RecipeItem("low_light", float(np.round(rng.uniform(0.1, 1.0), 3)), {},
+                      str(rng.choice(masks.KINDS)), float(np.round(rng.uniform(0.3, 0.7), 2)))
+
+
 def structure_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                    progress: bool = True) -> str:
     """How the fidelity guard's layout check sorts the agent's masked steps with a structure
@@ -286,8 +295,7 @@ def structure_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     from restora.agent import judge as J
     from restora.agent.loop import apply_tool, step_box
     from restora.agent.planner import plan, ready, scene_plan
-    from restora.degrade import degrade, masks
-    from restora.degrade.recipe import RecipeItem
+    from restora.degrade import degrade
     from restora.degrade.sample import NATURAL, random_recipe
     from restora.perceive import assess, regions
     from restora.train.comparator import PSNR_CAP
@@ -302,9 +310,7 @@ def structure_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         pool = tuple(o for o in NATURAL if not (dark and o in ("low_light", "contrast")))
         items = random_recipe(rng, pool=pool, counts=(0.0, 0.5, 0.35, 0.15), p_mask=0.7)
         if dark:
-            items.insert(0, RecipeItem("low_light", float(np.round(rng.uniform(0.1, 1.0), 3)), {},
-                                       str(rng.choice(masks.KINDS)),
-                                       float(np.round(rng.uniform(0.3, 0.7), 2))))
+            items.insert(0, _masked_low_light(rng))
         a, _ = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1)))
         scene = assess(a, model)
         for s in plan(regions(a, scene, model), **scene_plan(a, scene, 1)):
@@ -358,16 +364,11 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     from restora.agent import judge as J
     from restora.agent import planner
     from restora.agent.loop import apply_tool, step_box
-    from restora.degrade import degrade, masks
-    from restora.degrade.recipe import RecipeItem
+    from restora.degrade import degrade
     from restora.degrade.sample import NATURAL, random_recipe
     from restora.perceive import assess, regions
     from restora.train.comparator import PSNR_CAP
     from restora.train.perceiver import psnr
-
-    def masked_psnr(x, ref, sel):
-        err = float(np.mean((x[sel] - ref[sel]) ** 2)) if sel.any() else 0.0
-        return min(PSNR_CAP, 10 * np.log10(1.0 / max(err, 1e-12)))
 
     rng = np.random.default_rng(seed)
     rows: list[tuple] = []  # per gate: ΔPSNR, ΔPSNR of the untouched pixels, kept
@@ -378,12 +379,12 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         for clean in _crops(rng, photos, n, lambda: len(rows), "regional low-light steps",
                             crop=_loop_crop):
             pool = tuple(o for o in NATURAL if o not in ("low_light", "contrast"))
-            items = [RecipeItem("low_light", float(np.round(rng.uniform(0.1, 1.0), 3)), {},
-                                str(rng.choice(masks.KINDS)),
-                                float(np.round(rng.uniform(0.3, 0.7), 2))),
+            items = [_masked_low_light(rng),
                      *random_recipe(rng, pool=pool, counts=(0.4, 0.4, 0.2), p_mask=0.7)]
             a, label = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1)))
             untouched = label.masks["low_light"] < 0.01
+            if not untouched.any():  # the low light reached every pixel: nothing to spill on
+                untouched = None
             scene = assess(a, model)
             for s in planner.plan(regions(a, scene, model), **planner.scene_plan(a, scene, 1)):
                 if s.op != "low_light" or s.mask is None or len(rows) >= n:
@@ -401,7 +402,10 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                     ev = J.evidence(model, "low_light", assess(a[box], model),
                                     assess(b[box], model), a[box], b[box], st.mask[box])
                     d = psnr(b, clean, PSNR_CAP) - psnr(a, clean, PSNR_CAP)
-                    du = masked_psnr(b, clean, untouched) - masked_psnr(a, clean, untouched)
+                    # PSNR over the untouched pixels, as restora.bench.runner measures them
+                    du = 0.0 if untouched is None else \
+                        psnr(b[untouched][None], clean[untouched][None], PSNR_CAP) \
+                        - psnr(a[untouched][None], clean[untouched][None], PSNR_CAP)
                     got += [float(np.clip(d, -CLIP_DB, CLIP_DB)), du, J.decide(ev)[0]]
                 if got:
                     rows.append(tuple(got))
