@@ -191,6 +191,33 @@ def test_lowlight_reads_a_cameras_encoded_noise_and_brightens_it_by_a_gain(photo
     assert levels > 0.5 * len(np.unique(photo))
 
 
+def test_a_dark_camera_photo_of_a_black_scene_is_not_taken_for_raw_noise(photo):
+    """A night-sky frame (scikit-image's hubble photo, mostly black) taken by a camera at ×1/20:
+    the photon fit alone holds on it as given (the clipping at black thins its darkest bins),
+    but its noise does not grow with the level, so the tool treats it as encoded, and its
+    black sky stays black instead of being lifted into coloured grain."""
+    import skimage
+
+    from restora._image import as_image
+    from restora.data import resize_max
+    from restora.degrade import degrade
+    from restora.degrade.camera import camera_capture
+    from restora.metrics import psnr
+    from restora.tools.classical import lowlight
+
+    sky = resize_max(as_image(skimage.data.hubble_deep_field()), 256)[:222, :256]
+    dark = camera_capture(sky, exposure=0.05, photons=800.0, seed=1)
+    assert lowlight.estimate_photons(dark) < lowlight.FIT_FAILS  # the fit alone: "raw"
+    assert lowlight.noise_exponent(dark) < lowlight.RAW_EXPONENT
+    assert lowlight.noise_model(dark)[0] == "encoded"
+    out = lowlight.enhance_lowlight(dark)
+    assert psnr(sky, out) > psnr(sky, dark) - 3
+    assert np.median(out.max(axis=2)) < 0.1  # the sky is still black
+    # noise added as given grows with the level
+    synthetic, _ = degrade(photo, "low_light=0.5", seed=2)
+    assert lowlight.noise_exponent(synthetic) > lowlight.RAW_EXPONENT
+
+
 def test_lowlight_bm3d_beats_nlm_on_white_sensor_noise(crops):
     """The low-light tool's BM3D (in the Anscombe domain) against its fast NLM variant, both at
     the true parameters: BM3D is the default because it is this much better (the full study:
