@@ -251,7 +251,7 @@ def apply_tool(tool, params: dict, img: np.ndarray, mask: np.ndarray | None,
     the whole image when the tool sees less than all of it: a region's crop, or the tiles of an
     image larger than one tile (each tile estimating its own airlight left seams of colour)."""
     if mask is not None or not fits_one_tile(img.shape):
-        params = scene_params(tool, params, img)
+        params = scene_params(tool, params, img, mask)
     feather = feather_px(img.shape) if feather is None else feather
     return apply_in_region(tool, params, img, mask, feather), params
 

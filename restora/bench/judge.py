@@ -354,7 +354,8 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
               progress: bool = True) -> str:
     """The planner's dark gate (restora.agent.planner.DARK_GATE: a masked low-light step keeps
     the region's pixels no brighter than that many times its exposure, over a narrow seam), at
-    the shipped value, others and none, on ``n``
+    the shipped value, others and none, and with the noise model read over the whole image
+    rather than the region (restora.agent.planner.REGION_NOISE_MODEL), on ``n``
     regional low-light steps: loop-sized crops of ``photos`` with a masked low light and a
     random recipe (as :func:`structure_gate` draws them), the step's first candidate tool under
     each gate, each judged as the loop judges it. ΔPSNR to the clean crop (whole
@@ -373,8 +374,9 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     rng = np.random.default_rng(seed)
     rows: list[tuple] = []  # per gate: ΔPSNR, ΔPSNR of the untouched pixels, kept
     bar = tqdm(total=n, desc="low-light steps", disable=not progress)
-    saved = planner.DARK_GATE
-    gates = (saved, *sorted({1.0, 1.5, 2.0, 3.0} - {saved}), 0.0)
+    saved = planner.DARK_GATE, planner.REGION_NOISE_MODEL
+    variants = [saved, *((g, saved[1]) for g in sorted({1.0, 1.5, 2.0, 3.0} - {saved[0]})),
+                (saved[0], not saved[1]), (0.0, saved[1])]
     try:
         for clean in _crops(rng, photos, n, lambda: len(rows), "regional low-light steps",
                             crop=_loop_crop):
@@ -390,8 +392,7 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                 if s.op != "low_light" or s.mask is None or len(rows) >= n:
                     continue
                 got = []
-                for gate in gates:
-                    planner.DARK_GATE = gate
+                for planner.DARK_GATE, planner.REGION_NOISE_MODEL in variants:
                     st = copy.copy(s)
                     if planner.ready(st, a, scene.probs):
                         got = []
@@ -411,14 +412,16 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                     rows.append(tuple(got))
                     bar.update(1)
     finally:
-        planner.DARK_GATE = saved
+        planner.DARK_GATE, planner.REGION_NOISE_MODEL = saved
     bar.close()
     lines = [f"{len(rows)} regional low-light steps (planned and passing the physical checks).",
              "", ("| | steps kept by the judge | summed ΔPSNR kept (dB) | harmful kept (≤ −1 dB) "
                   "| untouched pixels, mean ΔPSNR of all steps (dB) |"), "|---|---:|---:|---:|---:|"]
-    for i, g in enumerate(gates):
+    for i, (g, region_noise) in enumerate(variants):
         o = 3 * i
-        name = (f"gate {g:g} × the exposure" + (" (shipped)" if g == saved else "")) if g \
+        name = (f"gate {g:g} × the exposure" + ("" if region_noise else
+                                                 ", noise model over the whole image")
+                + (" (shipped)" if (g, region_noise) == saved else "")) if g \
             else "no gate (the region's mask, the default seam)"
         d = np.array([r[o] for r in rows])
         k = np.array([r[o + 2] for r in rows], bool)

@@ -50,15 +50,24 @@ from restora.tools.base import Tool, ToolParam
 from restora.tools.classical.dehaze import guided_filter
 
 
-def _noise_bins(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _noise_bins(img: np.ndarray, where: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Per channel and per brightness bin (16 bins between the 2nd and 98th percentiles of a 7×7
     mean): the bin's mean level and its noise variance, from the MAD of a 3×3 high-pass
-    residual (bins of fewer than 200 pixels are left out)."""
+    residual (bins of fewer than 200 pixels are left out). ``where`` (bool, H×W): only the
+    pixels of that region whose 7×7 window lies inside it."""
+    if where is not None:
+        inner = cv2.erode(np.asarray(where, np.uint8), np.ones((7, 7), np.uint8),
+                          borderType=cv2.BORDER_CONSTANT, borderValue=1).ravel() > 0
     means, variances = [], []
     for c in range(img.shape[2]):
         x = img[..., c].astype(np.float32)
         resid = (x - cv2.blur(x, (3, 3), borderType=cv2.BORDER_REFLECT)).ravel()
         level = cv2.blur(x, (7, 7), borderType=cv2.BORDER_REFLECT).ravel()
+        if where is not None:
+            resid, level = resid[inner], level[inner]
+            if level.size < 200:
+                break
         edges = np.quantile(level, np.linspace(0.02, 0.98, 17))
         for lo, hi in pairwise(edges):
             sel = (level >= lo) & (level < hi)
@@ -182,19 +191,22 @@ def _decoded(img: np.ndarray) -> np.ndarray:
     return np.power(np.maximum(img, 0.0), ENCODING_GAMMA, dtype=np.float32)
 
 
-def noise_model(img: np.ndarray) -> tuple[str, float]:
+def noise_model(img: np.ndarray, where: np.ndarray | None = None) -> tuple[str, float]:
     """("raw", photons) when the photon fit holds on the image as given (linear data, as the
     synthesiser makes) and the noise grows with the level (:data:`RAW_EXPONENT`); ("encoded",
     photons in linear light) when either fails but the fit holds on the image decoded by the 2.2
     power and halved (÷ 4 back to full resolution: a camera's JPEG); else "raw" where the fit
     as given held, and ("none", the fit as given) where it fails both ways (no signal-dependent
-    noise: denoised)."""
-    bins = _noise_bins(img)
+    noise: denoised). ``where``: read over that region only (:func:`_noise_bins`): a regional
+    low light's noise is in its region, and the rest of the image, clean or noisy otherwise,
+    blurs the fit."""
+    bins = _noise_bins(img, where)
     n = _fit_photons(*bins)
     if n < FIT_FAILS and not _fit_exponent(*bins) < RAW_EXPONENT:
         return "raw", n
     if min(img.shape[:2]) >= 16:
-        lin = estimate_photons(halved(_decoded(img))) / 4.0
+        half = None if where is None else halved(np.asarray(where, np.float32)) > 0.5
+        lin = _fit_photons(*_noise_bins(halved(_decoded(img)), half)) / 4.0
         if lin * 4.0 < FIT_FAILS:
             return "encoded", lin
     return ("raw", n) if n < FIT_FAILS else ("none", n)
@@ -220,7 +232,7 @@ def enhance_lowlight(img: np.ndarray, scale: float | None = None, gamma: float |
                      rho: float | None = None, photons: float | None = None,
                      read_sigma: float = 1.0, denoise: float = 1.0, radius: int = 8,
                      eps: float = 1e-3, denoiser: str = "auto",
-                     recompose: int = 0) -> np.ndarray:
+                     recompose: int = 0, encoded: float | None = None) -> np.ndarray:
     """Brighten an under-exposed image (LIME-style, see the module docstring).
 
     ``scale``: the exposure the image was taken at (a white surface reads ``scale``); None sets it
@@ -235,6 +247,9 @@ def enhance_lowlight(img: np.ndarray, scale: float | None = None, gamma: float |
     noise is white (the fit holds as given), non-local means where a camera's demosaicing
     correlated it ("encoded"), each the better there on the training photos (module docstring);
     non-local means everywhere without the optional ``bm3d`` package.
+    ``encoded`` (with ``photons``): 1 where that count is of a tone-encoded image's linear
+    light (:func:`noise_model` "encoded"), 0 where it is of the values as given (the default
+    when only ``photons`` is given); the agent reads both over a region's own pixels.
     ``radius`` (px) and ``eps`` (intensity²) refine the illumination map.
     ``recompose`` (px, 0: off; measured, not on by default: python -m restora.bench.lowlight):
     LIME's recombination, R·T + R_d·(1 − T) with T the brightened illumination, where R_d is the
@@ -243,7 +258,7 @@ def enhance_lowlight(img: np.ndarray, scale: float | None = None, gamma: float |
     """
     x = img.astype(np.float32)
     if photons is not None:
-        kind, n = "raw", float(photons)
+        kind, n = ("encoded" if encoded is not None and encoded >= 0.5 else "raw"), float(photons)
     elif gamma is None or denoise > 0:
         kind, n = noise_model(x)
     else:  # neither the tone exponent nor the denoiser needs the noise model
@@ -297,6 +312,7 @@ _PARAMS = (
     ToolParam("denoise", "× noise σ", 0.0, 3.0, 1.0),
     ToolParam("radius", "px", 1, 64, 8),
     ToolParam("eps", "intensity²", 1e-6, 1.0, 1e-3),
+    ToolParam("encoded", "1: photons of a tone-encoded image's linear light", 0.0, 1.0, None),
 )
 _CITE = ("Guo, Li, Ling: LIME: Low-Light Image Enhancement via Illumination Map Estimation "
          "(TIP 2017); Starck, Murtagh, Bijaoui: Image Processing and Data Analysis: The "
