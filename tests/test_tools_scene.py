@@ -218,6 +218,29 @@ def test_a_dark_camera_photo_of_a_black_scene_is_not_taken_for_raw_noise(photo):
     assert lowlight.noise_exponent(synthetic) > lowlight.RAW_EXPONENT
 
 
+def test_a_regional_low_lights_noise_is_read_over_its_region(photo):
+    """Half of a photo under the synthesiser's low light: read over its region, the noise is the
+    sensor's as given ("raw") at about its true photon count, and the agent hands that reading
+    to the brightening of the region."""
+    from restora.agent.planner import scene_params
+    from restora.degrade import degrade
+    from restora.tools import get_tool
+    from restora.tools.classical import lowlight
+
+    tool = get_tool("lowlight_lime")
+    for seed in range(3):
+        dark, label = degrade(photo, "low_light=0.6@half", seed=seed)
+        region = label.masks["low_light"] > 0.99
+        truth = lowlight._tune("low_light", label.steps[0].params)["photons"]
+        kind, photons = lowlight.noise_model(dark, region)
+        assert kind == "raw" and truth / 2 < photons < truth * 2, (seed, kind, photons, truth)
+        params = scene_params(tool, {"scale": 0.2}, dark, region.astype(np.float32))
+        assert params["encoded"] == 0.0 and params["photons"] == pytest.approx(photons)
+    # the reading decides the tone curve: a gain for an encoded image, γ 2 for noise as given
+    out = tool.apply(dark, {**params, "denoise": 0.0})
+    assert not np.array_equal(out, tool.apply(dark, {**params, "denoise": 0.0, "encoded": 1.0}))
+
+
 def test_lowlight_bm3d_beats_nlm_on_white_sensor_noise(crops):
     """The low-light tool's BM3D (in the Anscombe domain) against its fast NLM variant, both at
     the true parameters: BM3D is the default because it is this much better (the full study:
