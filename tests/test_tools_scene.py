@@ -241,6 +241,38 @@ def test_a_regional_low_lights_noise_is_read_over_its_region(photo):
     assert not np.array_equal(out, tool.apply(dark, {**params, "denoise": 0.0, "encoded": 1.0}))
 
 
+def test_a_brightening_reads_the_noise_where_no_earlier_step_denoised_it(photo):
+    """An earlier step (a noise region's denoising) smoothed a band of the dark half: given the
+    image as captured, the brightening's reading leaves that band out and finds the sensor's
+    noise as given ("raw") at about its true photon count."""
+    import cv2
+
+    from restora.agent import planner
+    from restora.degrade import degrade
+    from restora.tools import get_tool
+    from restora.tools.classical import lowlight
+
+    tool = get_tool("lowlight_lime")
+    dark, label = degrade(photo, "low_light=0.6@half", seed=1)
+    region = label.masks["low_light"] > 0.99
+    truth = lowlight._tune("low_light", label.steps[0].params)["photons"]
+    # every other band of 16 rows: half of the region, scattered over it
+    band = (np.arange(region.shape[0]) // 16 % 2 == 0)[:, None] & region
+    after = dark.copy()
+    after[band] = cv2.GaussianBlur(dark, (0, 0), 3.0)[band]  # what a denoising left there
+    mask = region.astype(np.float32)
+    read = planner.scene_params(tool, {"scale": 0.2}, after, mask, src=dark)
+    assert read["encoded"] == 0.0 and truth / 2 < read["photons"] < truth * 2, (read, truth)
+    saved = planner.UNTOUCHED_NOISE_MODEL
+    try:  # the switch off: the same call reads the mix, and misses
+        planner.UNTOUCHED_NOISE_MODEL = False
+        mixed = planner.scene_params(tool, {"scale": 0.2}, after, mask, src=dark)
+    finally:
+        planner.UNTOUCHED_NOISE_MODEL = saved
+    assert not (mixed.get("encoded") == 0.0 and truth / 2 < mixed.get("photons", 0) < truth * 2), \
+        (mixed, truth)
+
+
 def test_lowlight_bm3d_beats_nlm_on_white_sensor_noise(crops):
     """The low-light tool's BM3D (in the Anscombe domain) against its fast NLM variant, both at
     the true parameters: BM3D is the default because it is this much better (the full study:

@@ -199,7 +199,7 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
     best = None
     for tool, params in step.tools:
         t0 = time.perf_counter()
-        cand, params = apply_tool(tool, params, current, step.mask, step.feather)
+        cand, params = apply_tool(tool, params, current, step.mask, step.feather, src)
         secs = time.perf_counter() - t0
         clock.add("tools", t0)
         t0 = time.perf_counter()
@@ -245,13 +245,14 @@ def step_box(mask: np.ndarray | None, shape: tuple[int, int]) -> tuple[slice, sl
 
 
 def apply_tool(tool, params: dict, img: np.ndarray, mask: np.ndarray | None,
-               feather: float | None = None):
+               feather: float | None = None, src: np.ndarray | None = None):
     """(``img`` with ``tool`` run under ``mask``'s feathered weights, the parameters it ran
     with): as the loop tries a candidate, with scene-wide parameters (the airlight) taken from
     the whole image when the tool sees less than all of it: a region's crop, or the tiles of an
-    image larger than one tile (each tile estimating its own airlight left seams of colour)."""
+    image larger than one tile (each tile estimating its own airlight left seams of colour).
+    ``src``: the image as captured, where earlier steps changed ``img`` (planner.scene_params)."""
     if mask is not None or not fits_one_tile(img.shape):
-        params = scene_params(tool, params, img, mask)
+        params = scene_params(tool, params, img, mask, src)
     feather = feather_px(img.shape) if feather is None else feather
     return apply_in_region(tool, params, img, mask, feather), params
 
