@@ -292,6 +292,16 @@ def test_judge_reperception_rules():
     assert J.decide(ev)[0] and J.emerged(ev) == "noise"
     ok, why, _ = J.decide(ev, emerge=True)
     assert not ok and "noise appeared" in why
+    # a brightening after which the low light is seen less than before by ``light_drop``
+    ev = _evidence("low_light", 0.95, 0.66, p=0.3)
+    assert J.decide(ev) == (True, "", True)  # J.LIGHT_DROP by default
+    assert not J.decide(ev, light_drop=None)[0]  # off: the comparator's 30 % refuses it
+    assert not J.decide(_evidence("low_light", 0.95, 0.9, p=0.3))[0]  # down by 0.05 only
+    assert J.decide(ev, light_drop=0.2) == (True, "", True)
+    assert not J.decide(ev, light_drop=0.3)[0]  # down by 0.29 only: the comparator decides
+    assert J.decide(_evidence("low_light", 0.95, 0.4, p=0.3), light_drop=1.0)[2]  # not seen
+    assert not J.decide(_evidence("low_light", 0.45, 0.1, p=0.3), light_drop=0.2)[0]  # unseen
+    assert not J.decide(_evidence("low_light", 0.95, 0.1, p=0.9, ok=False), light_drop=0.2)[0]
 
 
 def test_fidelity_guard_lets_a_perfect_restoration_through():
@@ -459,6 +469,21 @@ def test_scene_gate_bench_counts_regional_steps_or_says_why_not(photo):
         assert "regional low_light steps" in str(e)
     else:
         assert "1 regional low_light steps" in text and "| 0.5 |" in text
+
+
+def test_dark_frame_bench_judges_the_loops_brightenings_and_caches_them(photo, tmp_path):
+    from restora.bench import judge as B
+    from restora.perceive import load_model
+
+    crop = np.ascontiguousarray(photo[:128, :128])
+    cache = tmp_path / "dark.json"
+    text = B.dark_frame([crop], 2, load_model(), seed=2, progress=False, cache=cache)
+    assert text.startswith("2 low-light attempts of the loop") and "| no low-light rule (the comparator decides) | all (2) |" in text
+    steps = json.loads(cache.read_text())["steps"]
+    assert len(steps) == 2 and all(s["op"] == "low_light" and np.isfinite(s["delta"])
+                                   and s["kind"] in ("synthetic", "camera", "clean")
+                                   for s in steps)
+    assert B.dark_frame([], 2, None, cache=cache) == text  # read back, not drawn again
 
 
 def test_judge_bench_bad_option_is_one_line_and_exit_2():

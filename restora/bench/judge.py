@@ -13,7 +13,9 @@ step (``--veil-gate``; ``--gray``: on grayscale crops, also for the haze extents
 under JPEG (``--jpeg-noise``), where a first-round haze, snow or rain step acts (``--haze-extent``,
 ``--snow-extent``, ``--rain-extent``) and a later haze step (``--late-haze``), how far a masked
 noise or haze step grows (``--noise-extent``, ``--haze-grow``), a stronger deblocking where
-noise hides under JPEG (``--jpeg-grain``) and the vivid-colour check (``--colour-gate``).
+noise hides under JPEG (``--jpeg-grain``), the vivid-colour check (``--colour-gate``) and the
+low-light rule on the loop's brightenings of dark frames (``--dark-frame``; ``--cache FILE``
+keeps the steps, so a changed rule is measured again without drawing them).
 
     python -m restora.bench.judge --steps 300            # held-out scikit-image photos
     python -m restora.bench.judge --steps 300 --images runs/wallpapers --seed 1
@@ -25,6 +27,8 @@ noise hides under JPEG (``--jpeg-grain``) and the vivid-colour check (``--colour
     python -m restora.bench.judge --haze-grow 200 --images runs/wallpapers --seed 15
     python -m restora.bench.judge --jpeg-grain 150 --images runs/wallpapers --seed 17
     python -m restora.bench.judge --colour-gate 120 --images runs/wallpapers --seed 11
+    python -m restora.bench.judge --dark-frame 200 --images runs/wallpapers --seed 1
+    python -m restora.bench.judge --dark-frame 300                   # held-out
 """
 
 from __future__ import annotations
@@ -428,6 +432,111 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
         du = np.array([r[o + 1] for r in rows])
         lines.append(f"| {name} | {int(k.sum())} | {d[k].sum():+.1f} | {int((d[k] <= -1).sum())} "
                      f"| {du.mean():+.2f} |")
+    return "\n".join(lines)
+
+
+
+def _dark_state(rng: np.random.Generator, clean: np.ndarray) -> tuple[np.ndarray, str]:
+    """A state for :func:`dark_frame`: (degraded image, what it is) — a synthetic low light of
+    random severity over the whole frame with a random recipe of the other operators (40 %), a
+    dark camera capture (40 %: exposure ×1/25–×1/4, 200–3000 photons at full exposure), or the
+    clean photo (20 %: brightening it is a false step)."""
+    from restora.bench.suites import CAMERA_PREFIX, Item, render
+    from restora.degrade import degrade
+    from restora.degrade.recipe import RecipeItem
+    from restora.degrade.sample import NATURAL, random_recipe
+
+    seed = int(rng.integers(0, 2**31 - 1))
+    u = rng.random()
+    if u < 0.4:
+        pool = tuple(o for o in NATURAL if o not in ("low_light", "contrast"))
+        items = [RecipeItem("low_light", float(np.round(rng.uniform(0.2, 1.0), 3))),
+                 *random_recipe(rng, pool=pool, counts=(0.5, 0.35, 0.15), p_mask=0.5)]
+        return degrade(clean, items, seed=seed)[0], "synthetic"
+    if u < 0.8:
+        exposure, photons = float(np.exp(rng.uniform(np.log(0.04), np.log(0.25)))), \
+            float(np.exp(rng.uniform(np.log(200), np.log(3000))))
+        rec = f"{CAMERA_PREFIX}exposure={exposure:.4f},photons={photons:.0f}"
+        return render(clean, Item("draw", "", "", rec, seed))[0], "camera"
+    return clean, "clean"
+
+
+def dark_frame(photos: Sequence, n: int, model, seed: int = STEP_SEED, progress: bool = True,
+               cache: Path | None = None) -> str:
+    """The loop's low-light attempts on dark frames (:func:`_dark_state`: synthetic low light,
+    dark camera captures, clean photos as the false-alarm side), ``n`` of them, each labelled by
+    ΔPSNR to the clean image over the step's box, judged by the shipped judge and by the
+    low-light rules measured against it (restora.agent.judge.judge_rules, ``light_drop``).
+    Whole-frame steps (no region mask) are also counted apart: the comparator judges a
+    brightening of a whole dark frame against a frame it has no clean reference of."""
+    from tqdm import tqdm
+
+    from restora.agent import judge as J
+    from restora.agent.loop import restore
+    from restora.train.comparator import PSNR_CAP
+    from restora.train.perceiver import psnr
+
+    if cache is not None and cache.exists():
+        try:
+            steps = json.loads(cache.read_text())["steps"][:n]
+        except (ValueError, KeyError, TypeError):
+            raise RestoraError(f"{cache} is not a step cache of this command") from None
+    else:
+        rng = np.random.default_rng(seed)
+        steps: list[dict] = []
+        bar = tqdm(total=n, desc="low-light attempts", disable=not progress)
+        was, J.USE_LEARNED = J.USE_LEARNED, False
+        try:
+            for _ in range(50 * n):
+                if len(steps) >= n:
+                    break
+                photo = photos[int(rng.integers(len(photos)))]
+                clean = _photo(photo, 512) if rng.random() < 0.5 else _loop_crop(rng, photo)
+                a, kind = _dark_state(rng, clean)
+
+                def seen(step, tool, box, before, after, mask, ev, _score, clean=clean,
+                         kind=kind):
+                    if step.op != "low_light" or min(before.shape[:2]) < 16 or len(steps) >= n:
+                        return
+                    delta = psnr(after, clean[box], PSNR_CAP) - psnr(before, clean[box],
+                                                                       PSNR_CAP)
+                    steps.append({"op": step.op, "tool": tool, "delta": round(float(delta), 3),
+                                  "kind": kind, "whole": mask is None,
+                                  "planned_prob": round(float(step.prob), 4),
+                                  **J.step_record(ev, before, after, mask)})
+                    bar.update(1)
+
+                restore(a, model=model, memory=False, on_attempt=seen)
+        finally:
+            J.USE_LEARNED = was
+        bar.close()
+        if len(steps) < n:
+            raise RestoraError(f"only {len(steps)} low-light attempts in {50 * n} draws")
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps({"seed": seed, "steps": steps}))
+    variants = {f"shipped (low light sure where seen and down by ≥ {J.LIGHT_DROP:g})": ({}, False),
+                "no low-light rule (the comparator decides)": ({"light_drop": None}, False),
+                **{f"low light sure where seen and down by ≥ {d:g}{w}": ({"light_drop": d}, bool(w))
+                   for d in (0.1, 0.2, 0.3) for w in ("", ", whole frame only")
+                   if d != J.LIGHT_DROP or w},
+                "low light sure where seen and no longer seen": ({"light_drop": 1.0}, False)}
+    kinds = ", ".join(f"{k} {sum(s['kind'] == k for s in steps)}"
+                      for k in ("synthetic", "camera", "clean"))
+    lines = [f"{len(steps)} low-light attempts of the loop ({kinds}).",
+             "", ("| judge | steps | kept | summed ΔPSNR kept, clipped to ±15 dB | harmful kept "
+                  "| useful refused | worst kept (dB) |"), "|---|---|---:|---:|---:|---:|---:|"]
+    for name, (kw, whole_only) in variants.items():
+        for part, sel in (("all", steps), ("whole frame", [s for s in steps if s["whole"]]),
+                          ("clean photos", [s for s in steps if s["kind"] == "clean"])):
+            if not sel:
+                continue
+            r = summarise(sel, lambda s, kw=kw, w=whole_only:
+                          J.decide_dict(s, **(kw if s["whole"] or not w else {}))[0])
+            lines.append(f"| {name} | {part} ({r['steps']}) | {r['kept']} | "
+                         f"{r['kept_gain_clipped_db']:+.1f} | {r['false_accept']:.0%} of "
+                         f"{r['harmful']} | {r['false_reject']:.0%} of {r['useful']} | "
+                         f"{r['worst_kept_db']:+.2f} |")
     return "\n".join(lines)
 
 
@@ -1140,6 +1249,8 @@ STUDIES = {
     "structure-gate": "masked steps with a structure limit, and what the layout check on the "
                       "region's interior lets through",
     "dark-gate": "regional low-light steps, with and without the planner's dark gate",
+    "dark-frame": "the loop's low-light attempts on dark frames (synthetic, camera, clean), "
+                  "judged by the shipped judge and by low-light rules (--cache keeps them)",
     "sharpen-once": "crops under resolution loss or blur, restored with and without one "
                     "sharpening step per round",
 }
@@ -1193,6 +1304,7 @@ def main(argv: list[str] | None = None) -> int:
                  "rain-extent": lambda: haze_extent(photos, n, model, a.seed, op="rain"),
                  "structure-gate": lambda: structure_gate(photos, n, model, a.seed),
                  "dark-gate": lambda: dark_gate(photos, n, model, a.seed),
+                 "dark-frame": lambda: dark_frame(photos, n, model, a.seed, cache=a.cache),
                  "sharpen-once": lambda: sharpen_once(photos, n, model, a.seed, gray=a.gray)}[chosen[0]]()
         print(f"{where}, seed {a.seed}: {study}")
         return 0
