@@ -304,6 +304,37 @@ def test_judge_reperception_rules():
     assert not J.decide(_evidence("low_light", 0.95, 0.1, p=0.9, ok=False), light_drop=0.2)[0]
 
 
+@pytest.mark.parametrize("op, tools, tried", [("noise", ("nlm", "bm3d"), 1),
+                                               ("low_light", ("lowlight_lime", "lowlight_lime_nlm"), 2)])
+def test_a_sure_step_ends_the_search_unless_its_operator_keeps_searching(monkeypatch, op, tools,
+                                                                         tried):
+    """A sure verdict keeps the first candidate without trying the others, except for the
+    operators of J.SURE_KEEPS_SEARCHING, whose sure candidates the comparator ranks."""
+    from restora.agent import loop as L
+    from restora.agent.planner import PlannedStep
+    from restora.perceive import load_model
+
+    p_of = dict(zip(tools, (0.3, 0.7), strict=True))
+    tool_of = iter(tools)
+
+    def fake_decide(ev, *a, **kw):
+        return True, "", True
+
+    def fake_evidence(model, ops, before, after, src, cand, mask):
+        return _evidence(op, 0.9, 0.1, p=p_of[next(tool_of)])
+
+    monkeypatch.setattr(J, "decide", fake_decide)
+    monkeypatch.setattr(J, "evidence", fake_evidence)
+    img = np.full((48, 48, 3), 0.2, np.float32)
+    step = PlannedStep(op, 0, None, 1.0, 0.9, 0.5, "x", 0.5, "",
+                       [(get_tool(t), {}) for t in tools])
+    model = load_model()
+    _, rec, sure = L._execute(step, img, img, model, 0.6, 1, L._Clock(),
+                              L._Seen(model, L._Clock(), 0.5), None, None)
+    assert sure and len(rec.attempts) == tried
+    assert rec.kept == (tools[0] if tried == 1 else tools[1])  # the higher-rated sure one
+
+
 def test_fidelity_guard_lets_a_perfect_restoration_through():
     """The guard's limits are loose enough that the clean image passes as the restoration of
     its own heavily degraded version, for every operator."""

@@ -226,7 +226,8 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
             best = ((sure, p), cand, len(rec.attempts) - 1, seen_after)
         elif ok:
             rec.attempts[-1].verdict = "beaten"
-        if best is not None and (best[0][0] or best[0][1] >= CONFIDENT):
+        if best is not None and ((best[0][0] and step.op not in J.SURE_KEEPS_SEARCHING)
+                                 or best[0][1] >= CONFIDENT):
             break  # greedy: confident enough, the remaining candidates are not worth their time
     if best is None:
         return current, rec, False

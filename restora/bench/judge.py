@@ -218,6 +218,14 @@ def rules() -> dict[str, Callable[[dict], bool]]:
             lambda s: J.decide_dict(s, quality_slack=0.02)[0],
         "shipped + no new noise or JPEG (not shipped)":
             lambda s: J.decide_dict(s, emerge=True)[0],
+        "shipped + a dehazing may not raise the haze it sees (not shipped)":
+            lambda s: J.decide_dict(s)[0] and not (
+                s["op"] == "haze" and s["probs_after"].get("haze", 0.0)
+                > s["probs_before"].get("haze", 0.0)),
+        **{f"shipped + a dehazing may not lower the quality by > {d:g} (not shipped)":
+           (lambda s, d=d: J.decide_dict(s)[0] and not (
+               s["op"] == "haze" and s["quality_after"] < s["quality_before"] - d))
+           for d in (0.05, 0.1)},
     }
 
 
