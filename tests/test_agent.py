@@ -309,7 +309,8 @@ def test_judge_reperception_rules():
 def test_a_sure_step_ends_the_search_unless_its_operator_keeps_searching(monkeypatch, op, tools,
                                                                          tried):
     """A sure verdict keeps the first candidate without trying the others, except for the
-    operators of J.SURE_KEEPS_SEARCHING, whose sure candidates the comparator ranks."""
+    operators of J.SURE_KEEPS_SEARCHING: the comparator ranks their acceptable candidates, and
+    the step is sure where one of them was."""
     from restora.agent import loop as L
     from restora.agent.planner import PlannedStep
     from restora.perceive import load_model
@@ -317,8 +318,8 @@ def test_a_sure_step_ends_the_search_unless_its_operator_keeps_searching(monkeyp
     p_of = dict(zip(tools, (0.3, 0.7), strict=True))
     tool_of = iter(tools)
 
-    def fake_decide(ev, *a, **kw):
-        return True, "", True
+    def fake_decide(ev, *a, **kw):  # the first candidate sure, the second not
+        return True, "", ev.p_better < 0.5
 
     def fake_evidence(model, ops, before, after, src, cand, mask):
         return _evidence(op, 0.9, 0.1, p=p_of[next(tool_of)])

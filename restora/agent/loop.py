@@ -196,7 +196,8 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
     clock.add("judge", t0)
     rec = StepRecord(rnd, step.op, step.region, step.area, step.prob,
                      f"{step.param} {step.value:.3g} {step.unit}")
-    best = None
+    best, any_sure = None, False
+    ranked = step.op not in J.SURE_KEEPS_SEARCHING  # a sure verdict outranks the comparator
     for tool, params in step.tools:
         t0 = time.perf_counter()
         cand, params = apply_tool(tool, params, current, step.mask, step.feather, src)
@@ -220,14 +221,14 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
         rec.attempts.append(Attempt(tool.name, params, ev.p_better, ev.quality_before,
                                     ev.quality_after, corr, dc, "kept" if ok else "rolled back",
                                     why, secs, score))
-        if ok and (best is None or (sure, p) > best[0]):
+        any_sure = any_sure or (ok and sure)
+        if ok and (best is None or (sure and ranked, p) > best[0]):
             if best is not None:
                 rec.attempts[best[2]].verdict = "beaten"
-            best = ((sure, p), cand, len(rec.attempts) - 1, seen_after)
+            best = ((sure and ranked, p), cand, len(rec.attempts) - 1, seen_after)
         elif ok:
             rec.attempts[-1].verdict = "beaten"
-        if best is not None and ((best[0][0] and step.op not in J.SURE_KEEPS_SEARCHING)
-                                 or best[0][1] >= CONFIDENT):
+        if best is not None and (best[0][0] or best[0][1] >= CONFIDENT):
             break  # greedy: confident enough, the remaining candidates are not worth their time
     if best is None:
         return current, rec, False
@@ -235,7 +236,7 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
     rec.thumbnail = _thumb(best[1])
     if whole:
         seen.put(best[1], best[3])
-    return best[1], rec, best[0][0]
+    return best[1], rec, any_sure
 
 
 def step_box(mask: np.ndarray | None, shape: tuple[int, int]) -> tuple[slice, slice]:
