@@ -282,10 +282,15 @@ def test_judge_reperception_rules():
     assert J.decide(_evidence("haze", 0.9, 0.1, p=0.3))[0] is False
     assert J.decide_dict(_evidence().to_dict()) == (True, "", True)
     # optional: no dehazing of an image that already looks excellent
-    assert J.decide(_evidence("haze", 0.06, 0.0, p=0.99, quality_before=0.7), clear=True)[0]
-    ok, why, _ = J.decide(_evidence("haze", 0.06, 0.0, p=0.99, quality_before=0.85), clear=True)
+    assert J.decide(_evidence("haze", 0.6, 0.0, p=0.99, quality_before=0.7), clear=True)[0]
+    ok, why, _ = J.decide(_evidence("haze", 0.6, 0.0, p=0.99, quality_before=0.85), clear=True)
     assert not ok and "already looks excellent" in why
-    assert J.decide(_evidence("haze", 0.06, 0.0, p=0.99, quality_before=0.85))[0]
+    assert J.decide(_evidence("haze", 0.6, 0.0, p=0.99, quality_before=0.85))[0]
+    # optional: a dehazing whose box shows less haze than ``haze_seen``, however sure the comparator
+    ok, why, _ = J.decide(_evidence("haze", 0.25, 0.0, p=0.99), haze_seen=J.HAZE_SEEN)
+    assert not ok and "haze not seen in the step's box" in why
+    assert J.decide(_evidence("haze", 0.25, 0.0, p=0.99))[0]  # off by default
+    assert J.decide(_evidence("haze", 0.35, 0.0, p=0.99), haze_seen=J.HAZE_SEEN)[0]
     assert J.decide(_evidence(quality_before=0.95), clear=True)[0]  # denoising: not concerned
     # optional: a step after which noise or JPEG appears that was not seen before
     ev = _evidence("haze", 0.9, 0.1, p=0.99, probs_after={"haze": 0.1, "noise": 0.8})

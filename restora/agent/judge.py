@@ -274,6 +274,15 @@ SEEN = 0.5  # the detection threshold the evidence uses
 # the held-out photos (--dark-frame 300) 0.1 keeps 28 more steps than no rule, each a gain of
 # 2.1 dB or more (+305.3 dB in all; 20 of them camera captures), and refuses none it kept.
 LIGHT_DROP = WEATHER_DROP
+# Optional, not on by default (``haze_seen``): refuse a dehazing where the perceiver, looking at
+# the step's box before it, sees haze below a bar (the weather rule's confirmation, lower). On
+# the training photos a bar of 0.3 adds +72 and +142 dB of summed gain (ΔPSNR clipped to ±15 dB;
+# python -m restora.bench.judge --images runs/wallpapers: --steps 600 --seed 63, and --steps 800
+# --in-loop --seed 61), on held-out steps it adds −2 and −12 dB (--steps 300 --seed 64, --steps
+# 400 --in-loop --seed 62), and on the composite suite it refused the dehazing of every
+# haze recipe on the gray photos (brick, camera), where the perceiver sees haze at 0.1–0.3: the
+# suite fell 22.37 → 21.03 dB (BENCHMARKS.md, the agent's section, session 18).
+HAZE_SEEN = 0.3
 # Operators whose sure verdict neither ends the step's search nor outranks the comparator: the
 # loop tries every candidate and keeps the acceptable one the comparator rates highest; the step
 # counts as sure where one of them was. The low-light tools differ in how they denoise the lifted
@@ -348,7 +357,8 @@ def judge_rules(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
                 op_margins: bool = True, quality_slack: float | None = None,
                 weather: bool = True, emerge: bool = False,
                 clear: bool = False, planned: float | None = None,
-                light_drop: float | None = LIGHT_DROP) -> tuple[bool, str, bool]:
+                light_drop: float | None = LIGHT_DROP,
+                haze_seen: float | None = None) -> tuple[bool, str, bool]:
     """(keep?, why not, sure?) for one tried step. Always: the fidelity guard. Then, with
     ``reperceive`` (the perceiver looks again, as RAR's assessment does after each step): a step
     on a reliably recognised degradation that it removed is kept, and surely so (no need to try
@@ -389,6 +399,9 @@ def judge_rules(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
         why = (f"{new.replace('_', ' ')} appeared after the step "
                f"({ev.probs_before.get(new, 0.0):.0%} → {ev.probs_after[new]:.0%})")
         return False, why, False
+    if reperceive and haze_seen is not None and ev.op == "haze" \
+            and (pb := ev.probs_before.get("haze", 0.0)) < haze_seen:
+        return False, f"haze not seen in the step's box ({pb:.0%} < {haze_seen:.0%})", False
     if reperceive and weather and ev.op in WEATHER:
         pb, pa = ev.probs_before.get(ev.op, 0.0), ev.probs_after.get(ev.op, 0.0)
         if pb < SEEN:
