@@ -279,9 +279,9 @@ LIGHT_DROP = WEATHER_DROP
 # the training photos a bar of 0.3 adds +72 and +142 dB of summed gain (ΔPSNR clipped to ±15 dB;
 # python -m restora.bench.judge --images runs/wallpapers: --steps 600 --seed 63, and --steps 800
 # --in-loop --seed 61), on held-out steps it adds −2 and −12 dB (--steps 300 --seed 64, --steps
-# 400 --in-loop --seed 62), and on the composite suite it refused the dehazing of every
-# haze recipe on the gray photos (brick, camera), where the perceiver sees haze at 0.1–0.3: the
-# suite fell 22.37 → 21.03 dB (BENCHMARKS.md, the agent's section, session 18).
+# 400 --in-loop --seed 62), and on the composite suite it refused the dehazing of 11 haze items
+# on the gray photos (brick, camera), where the perceiver sees haze at 0.1–0.3: the suite fell
+# 22.37 → 21.03 dB (BENCHMARKS.md, the agent's section, session 18).
 HAZE_SEEN = 0.3
 # Operators whose sure verdict neither ends the step's search nor outranks the comparator: the
 # loop tries every candidate and keeps the acceptable one the comparator rates highest; the step
@@ -364,8 +364,9 @@ def judge_rules(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
     on a reliably recognised degradation that it removed is kept, and surely so (no need to try
     other candidates), and so is a brightening that lowered the low light's detection by
     ``light_drop`` (:data:`LIGHT_DROP`; None: off); a step against weather must lower its
-    detection (``weather``, on by default; off only to measure it). Otherwise the comparator
-    must give ≥ ``margin`` (≥ :data:`OP_MARGIN` where stricter, with ``op_margins``).
+    detection (``weather``, on by default; off only to measure it); optionally (``haze_seen``,
+    off by default, :data:`HAZE_SEEN`), a dehazing needs haze seen in its box. Otherwise the
+    comparator must give ≥ ``margin`` (≥ :data:`OP_MARGIN` where stricter, with ``op_margins``).
 
     ``planned`` is the step's detection probability when it was planned, given where an earlier
     step of the round has changed the image since: a deblocking smooths the noise that came
