@@ -286,6 +286,11 @@ def test_judge_reperception_rules():
     ok, why, _ = J.decide(_evidence("haze", 0.6, 0.0, p=0.99, quality_before=0.85), clear=True)
     assert not ok and "already looks excellent" in why
     assert J.decide(_evidence("haze", 0.6, 0.0, p=0.99, quality_before=0.85))[0]
+    # a dehazing after which more haze is seen in its box than before: refused
+    ok, why, _ = J.decide(_evidence("haze", 0.34, 0.56, p=0.91))
+    assert not ok and "more haze seen after the step" in why
+    assert J.decide(_evidence("haze", 0.34, 0.56, p=0.91), haze_rise=False)[0]
+    assert J.decide(_evidence("haze", 0.34, 0.3, p=0.91))[0]
     # optional: a dehazing whose box shows less haze than ``haze_seen``, however sure the comparator
     ok, why, _ = J.decide(_evidence("haze", 0.25, 0.0, p=0.99), haze_seen=J.HAZE_SEEN)
     assert not ok and "haze not seen in the step's box" in why

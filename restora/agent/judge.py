@@ -283,6 +283,13 @@ LIGHT_DROP = WEATHER_DROP
 # on the gray photos (brick, camera), where the perceiver sees haze at 0.1–0.3: the suite fell
 # 22.37 → 21.03 dB (BENCHMARKS.md, the agent's section, session 18).
 HAZE_SEEN = 0.3
+# A dehazing after which the perceiver sees more haze in the step's box than before is refused
+# (``haze_rise``): on the loop's steps it refuses few, nearly all harmful. Training photos
+# (python -m restora.bench.judge --images runs/wallpapers, --steps 800 --in-loop --seed 61 and
+# --steps 600 --seed 63): 3 and 2 steps refused, one of them useful (+3.0 dB), +29.8 and +7.4
+# dB of summed gain (clipped to ±15 dB); held-out (--steps 400 --in-loop --seed 62, --steps
+# 300 --seed 64): 1 and 0 refused, +2.9 and ±0 dB. On the camera suite it refuses the dehazing
+# of the gray camera photo's pale sky at 100 photons (the box's haze 0.34 → 0.56; −16.8 dB).
 # Operators whose sure verdict neither ends the step's search nor outranks the comparator: the
 # loop tries every candidate and keeps the acceptable one the comparator rates highest; the step
 # counts as sure where one of them was. The low-light tools differ in how they denoise the lifted
@@ -358,14 +365,16 @@ def judge_rules(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
                 weather: bool = True, emerge: bool = False,
                 clear: bool = False, planned: float | None = None,
                 light_drop: float | None = LIGHT_DROP,
-                haze_seen: float | None = None) -> tuple[bool, str, bool]:
+                haze_seen: float | None = None,
+                haze_rise: bool = True) -> tuple[bool, str, bool]:
     """(keep?, why not, sure?) for one tried step. Always: the fidelity guard. Then, with
     ``reperceive`` (the perceiver looks again, as RAR's assessment does after each step): a step
     on a reliably recognised degradation that it removed is kept, and surely so (no need to try
     other candidates), and so is a brightening that lowered the low light's detection by
     ``light_drop`` (:data:`LIGHT_DROP`; None: off); a step against weather must lower its
     detection (``weather``, on by default; off only to measure it); optionally (``haze_seen``,
-    off by default, :data:`HAZE_SEEN`), a dehazing needs haze seen in its box. Otherwise the
+    off by default, :data:`HAZE_SEEN`), a dehazing needs haze seen in its box; a dehazing after
+    which more haze is seen in its box than before is refused (``haze_rise``). Otherwise the
     comparator must give ≥ ``margin`` (≥ :data:`OP_MARGIN` where stricter, with ``op_margins``).
 
     ``planned`` is the step's detection probability when it was planned, given where an earlier
@@ -403,6 +412,9 @@ def judge_rules(ev: StepEvidence, margin: float = 0.6, reperceive: bool = True,
     if reperceive and haze_seen is not None and ev.op == "haze" \
             and (pb := ev.probs_before.get("haze", 0.0)) < haze_seen:
         return False, f"haze not seen in the step's box ({pb:.0%} < {haze_seen:.0%})", False
+    if reperceive and haze_rise and ev.op == "haze" \
+            and (pa := ev.probs_after.get("haze", 0.0)) > (pb := ev.probs_before.get("haze", 0.0)):
+        return False, f"more haze seen after the step ({pb:.0%} → {pa:.0%})", False
     if reperceive and weather and ev.op in WEATHER:
         pb, pa = ev.probs_before.get(ev.op, 0.0), ev.probs_after.get(ev.op, 0.0)
         if pb < SEEN:
