@@ -138,53 +138,85 @@ def suite_recipes() -> list[str]:
     return out + [i.recipe for i in suites.items("camera", ["x"])]
 
 
-def draw_loop_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
-                    progress: bool = True, recipes: Sequence[str] | None = None) -> list[dict]:
-    """``n`` candidates the loop itself tries (restora.agent.restore on random recipes of random
-    crops, every round, every candidate, judged by the rules alone), as :func:`draw_steps`
-    records them. With ``recipes`` (recipe strings as the suites write them), each draw takes
-    one of them with a fresh seed, on a random crop or, half the time, the whole photo at a
-    long side of 512 px (as the suites see their photos)."""
+def _loop_attempts(n: int, model, seed: int, draw: Callable, progress: bool = True,
+                   op: str | None = None, max_draws: int | None = None) -> list[dict]:
+    """``n`` candidates the loop itself tries (restora.agent.restore, every round, every
+    candidate, judged by the rules alone), each recorded as :func:`draw_steps` records a step,
+    with ``whole`` (no region mask) and the draw's own fields. ``draw(rng)`` gives (clean image,
+    degraded image, fields); ``op``: only that operator's candidates; ``max_draws``: give up
+    (RestoraError) after that many images."""
     from tqdm import tqdm
 
     from restora.agent import judge as J
     from restora.agent.loop import restore
-    from restora.bench.suites import Item, render
-    from restora.degrade import degrade
-    from restora.degrade.sample import random_recipe
     from restora.train.comparator import PSNR_CAP
     from restora.train.perceiver import psnr
 
     rng = np.random.default_rng(seed)
     out: list[dict] = []
-    bar = tqdm(total=n, desc="attempts", disable=not progress)
+    bar = tqdm(total=n, desc=f"{op.replace('_', '-') + ' ' if op else ''}attempts",
+               disable=not progress)
     was, J.USE_LEARNED = J.USE_LEARNED, False
+    draws = 0
     try:
         while len(out) < n:
-            photo = photos[int(rng.integers(len(photos)))]
-            if recipes:
-                clean = _photo(photo, 512) if rng.random() < 0.5 else _loop_crop(rng, photo)
-                rec = recipes[int(rng.integers(len(recipes)))]
-                a, _ = render(clean, Item("draw", "", "", rec, int(rng.integers(0, 2**31 - 1))))
-            else:
-                clean = _loop_crop(rng, photo)
-                items = random_recipe(rng, counts=(0.1, 0.35, 0.35, 0.2))
-                a, _ = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1))) if items \
-                    else (clean, None)
+            if max_draws is not None and draws >= max_draws:
+                raise RestoraError(f"only {len(out)} {op or ''} attempts in {draws} draws")
+            draws += 1
+            clean, a, fields = draw(rng)
 
-            def seen(step, tool, box, before, after, mask, ev, _score, clean=clean):
-                if min(before.shape[:2]) < 16 or len(out) >= n:
+            def seen(step, tool, box, before, after, mask, ev, _score, clean=clean,
+                     fields=fields):
+                if (op and step.op != op) or min(before.shape[:2]) < 16 or len(out) >= n:
                     return
                 delta = psnr(after, clean[box], PSNR_CAP) - psnr(before, clean[box], PSNR_CAP)
                 out.append({"op": step.op, "tool": tool, "delta": round(float(delta), 3),
+                            "whole": mask is None, **fields,
                             **J.step_record(ev, before, after, mask)})
                 bar.update(1)
 
             restore(a, model=model, memory=False, on_attempt=seen)
     finally:
         J.USE_LEARNED = was
-    bar.close()
+        bar.close()
     return out
+
+
+def draw_loop_steps(photos: Sequence, n: int, model, seed: int = STEP_SEED,
+                    progress: bool = True, recipes: Sequence[str] | None = None) -> list[dict]:
+    """``n`` candidates the loop itself tries (:func:`_loop_attempts`) on random recipes of
+    random crops. With ``recipes`` (recipe strings as the suites write them), each draw takes
+    one of them with a fresh seed, on a random crop or, half the time, the whole photo at a
+    long side of 512 px (as the suites see their photos)."""
+    from restora.bench.suites import Item, render
+    from restora.degrade import degrade
+    from restora.degrade.sample import random_recipe
+
+    def draw(rng):
+        photo = photos[int(rng.integers(len(photos)))]
+        if recipes:
+            clean = _photo(photo, 512) if rng.random() < 0.5 else _loop_crop(rng, photo)
+            rec = recipes[int(rng.integers(len(recipes)))]
+            a, _ = render(clean, Item("draw", "", "", rec, int(rng.integers(0, 2**31 - 1))))
+        else:
+            clean = _loop_crop(rng, photo)
+            items = random_recipe(rng, counts=(0.1, 0.35, 0.35, 0.2))
+            a = degrade(clean, items, seed=int(rng.integers(0, 2**31 - 1)))[0] if items \
+                else clean
+        return clean, a, {}
+
+    return _loop_attempts(n, model, seed, draw, progress)
+
+
+def _read_cache(path: Path) -> dict:
+    """A step cache this command wrote (``--cache``), or a one-line error."""
+    try:
+        got = json.loads(path.read_text())
+        if not isinstance(got, dict) or not isinstance(got["steps"], list):
+            raise TypeError
+        return got
+    except (ValueError, KeyError, TypeError):
+        raise RestoraError(f"{path} is not a step cache of this command") from None
 
 
 def summarise(steps: list[dict], accept: Callable[[dict], bool]) -> dict:
@@ -443,7 +475,6 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     return "\n".join(lines)
 
 
-
 def _dark_state(rng: np.random.Generator, clean: np.ndarray) -> tuple[np.ndarray, str]:
     """A state for :func:`dark_frame`: (degraded image, what it is) — a synthetic low light of
     random severity over the whole frame with a random recipe of the other operators (40 %), a
@@ -477,70 +508,38 @@ def dark_frame(photos: Sequence, n: int, model, seed: int = STEP_SEED, progress:
     low-light rules measured against it (restora.agent.judge.judge_rules, ``light_drop``).
     Whole-frame steps (no region mask) are also counted apart: the comparator judges a
     brightening of a whole dark frame against a frame it has no clean reference of."""
-    from tqdm import tqdm
-
     from restora.agent import judge as J
-    from restora.agent.loop import restore
-    from restora.train.comparator import PSNR_CAP
-    from restora.train.perceiver import psnr
 
     if cache is not None and cache.exists():
-        try:
-            steps = json.loads(cache.read_text())["steps"][:n]
-        except (ValueError, KeyError, TypeError):
-            raise RestoraError(f"{cache} is not a step cache of this command") from None
+        steps = _read_cache(cache)["steps"][:n]
     else:
-        rng = np.random.default_rng(seed)
-        steps: list[dict] = []
-        bar = tqdm(total=n, desc="low-light attempts", disable=not progress)
-        was, J.USE_LEARNED = J.USE_LEARNED, False
-        try:
-            for _ in range(50 * n):
-                if len(steps) >= n:
-                    break
-                photo = photos[int(rng.integers(len(photos)))]
-                clean = _photo(photo, 512) if rng.random() < 0.5 else _loop_crop(rng, photo)
-                a, kind = _dark_state(rng, clean)
+        def draw(rng):
+            photo = photos[int(rng.integers(len(photos)))]
+            clean = _photo(photo, 512) if rng.random() < 0.5 else _loop_crop(rng, photo)
+            a, kind = _dark_state(rng, clean)
+            return clean, a, {"kind": kind}
 
-                def seen(step, tool, box, before, after, mask, ev, _score, clean=clean,
-                         kind=kind):
-                    if step.op != "low_light" or min(before.shape[:2]) < 16 or len(steps) >= n:
-                        return
-                    delta = psnr(after, clean[box], PSNR_CAP) - psnr(before, clean[box],
-                                                                       PSNR_CAP)
-                    steps.append({"op": step.op, "tool": tool, "delta": round(float(delta), 3),
-                                  "kind": kind, "whole": mask is None,
-                                  "planned_prob": round(float(step.prob), 4),
-                                  **J.step_record(ev, before, after, mask)})
-                    bar.update(1)
-
-                restore(a, model=model, memory=False, on_attempt=seen)
-        finally:
-            J.USE_LEARNED = was
-        bar.close()
-        if len(steps) < n:
-            raise RestoraError(f"only {len(steps)} low-light attempts in {50 * n} draws")
+        steps = _loop_attempts(n, model, seed, draw, progress, op="low_light",
+                               max_draws=50 * n)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             cache.write_text(json.dumps({"seed": seed, "steps": steps}))
-    variants = {f"shipped (low light sure where seen and down by ≥ {J.LIGHT_DROP:g})": ({}, False),
-                "no low-light rule (the comparator decides)": ({"light_drop": None}, False),
-                **{f"low light sure where seen and down by ≥ {d:g}{w}": ({"light_drop": d}, bool(w))
-                   for d in (0.1, 0.2, 0.3) for w in ("", ", whole frame only")
-                   if d != J.LIGHT_DROP or w},
-                "low light sure where seen and no longer seen": ({"light_drop": 1.0}, False)}
+    variants = {f"shipped (low light sure where seen and down by ≥ {J.LIGHT_DROP:g})": {},
+                "no low-light rule (the comparator decides)": {"light_drop": None},
+                **{f"low light sure where seen and down by ≥ {d:g}": {"light_drop": d}
+                   for d in (0.1, 0.2, 0.3) if d != J.LIGHT_DROP},
+                "low light sure where seen and no longer seen": {"light_drop": 1.0}}
     kinds = ", ".join(f"{k} {sum(s['kind'] == k for s in steps)}"
                       for k in ("synthetic", "camera", "clean"))
     lines = [f"{len(steps)} low-light attempts of the loop ({kinds}).",
              "", ("| judge | steps | kept | summed ΔPSNR kept, clipped to ±15 dB | harmful kept "
                   "| useful refused | worst kept (dB) |"), "|---|---|---:|---:|---:|---:|---:|"]
-    for name, (kw, whole_only) in variants.items():
+    for name, kw in variants.items():
         for part, sel in (("all", steps), ("whole frame", [s for s in steps if s["whole"]]),
                           ("clean photos", [s for s in steps if s["kind"] == "clean"])):
             if not sel:
                 continue
-            r = summarise(sel, lambda s, kw=kw, w=whole_only:
-                          J.decide_dict(s, **(kw if s["whole"] or not w else {}))[0])
+            r = summarise(sel, lambda s, kw=kw: J.decide_dict(s, **kw)[0])
             lines.append(f"| {name} | {part} ({r['steps']}) | {r['kept']} | "
                          f"{r['kept_gain_clipped_db']:+.1f} | {r['false_accept']:.0%} of "
                          f"{r['harmful']} | {r['false_reject']:.0%} of {r['useful']} | "
@@ -1317,10 +1316,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{where}, seed {a.seed}: {study}")
         return 0
     if a.cache is not None and a.cache.exists():
+        got = _read_cache(a.cache)
         try:
-            got = json.loads(a.cache.read_text())
             steps, seed, where = got["steps"][: a.steps], got["seed"], got["where"]
-        except (ValueError, KeyError, TypeError):
+        except KeyError:
             raise RestoraError(f"{a.cache} is not a step cache of this command") from None
         print(f"{len(steps)} steps from {a.cache} ({where}, seed {seed})")
     else:
