@@ -261,6 +261,22 @@ def _evidence(op="noise", before=0.9, after=0.1, p=0.3, ok=True, **kw) -> J.Step
     return J.StepEvidence(**{**base, **kw})
 
 
+def test_evidence_reads_the_colour_of_the_box_before_the_step():
+    from restora.agent.planner import mean_chroma
+    from restora.perceive import assess, load_model
+
+    model = load_model()
+    rng = np.random.default_rng(0)
+    gray = np.repeat(rng.uniform(0.3, 0.7, (64, 64, 1)), 3, 2).astype(np.float32)
+    colour = np.clip(gray * np.array([1.3, 1.0, 0.6], np.float32), 0, 1)
+    ev = J.evidence(model, "haze", assess(gray, model), assess(colour, model), gray, colour,
+                    None, current=colour)
+    assert ev.chroma == pytest.approx(mean_chroma(colour)) and ev.chroma > J.HAZE_SEEN_CHROMA
+    ev = J.evidence(model, "haze", assess(gray, model), assess(colour, model), gray, colour)
+    assert ev.chroma == pytest.approx(0.0, abs=1e-6)  # no ``current``: the source box
+    assert ev.to_dict()["chroma"] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_judge_reperception_rules():
     # a reliably recognised degradation removed: kept (surely) whatever the comparator says
     assert J.decide(_evidence()) == (True, "", True)
@@ -291,11 +307,21 @@ def test_judge_reperception_rules():
     assert not ok and "more haze seen after the step" in why
     assert J.decide(_evidence("haze", 0.34, 0.56, p=0.91), haze_rise=False)[0]
     assert J.decide(_evidence("haze", 0.34, 0.3, p=0.91))[0]
-    # optional: a dehazing whose box shows less haze than ``haze_seen``, however sure the comparator
-    ok, why, _ = J.decide(_evidence("haze", 0.25, 0.0, p=0.99), haze_seen=J.HAZE_SEEN)
-    assert not ok and "haze not seen in the step's box" in why
-    assert J.decide(_evidence("haze", 0.25, 0.0, p=0.99))[0]  # off by default
-    assert J.decide(_evidence("haze", 0.35, 0.0, p=0.99), haze_seen=J.HAZE_SEEN)[0]
+    # a dehazing of a box with colour whose haze the perceiver does not see there: refused,
+    # however sure the comparator; on a gray box (where the perceiver misreads real haze) or one
+    # of unknown colour the bar is not asked
+    ok, why, _ = J.decide(_evidence("haze", 0.25, 0.0, p=0.99, chroma=0.05))
+    assert not ok and "haze not seen in the step's box" in why and "colour" in why
+    assert J.decide(_evidence("haze", 0.35, 0.0, p=0.99, chroma=0.05))[0]
+    assert J.decide(_evidence("haze", 0.25, 0.0, p=0.99, chroma=0.004))[0]
+    assert J.decide(_evidence("haze", 0.25, 0.0, p=0.99))[0]
+    assert J.decide(_evidence("haze", 0.25, 0.0, p=0.99, chroma=0.05), haze_seen=None)[0]
+    assert not J.decide(_evidence("haze", 0.25, 0.0, p=0.99, chroma=0.004),
+                        haze_seen_chroma=0.0)[0]
+    # a study's cached step from before the field reads the colour from its pixel measures
+    old = {k: v for k, v in _evidence("haze", 0.25, 0.0, p=0.99).to_dict().items() if k != "chroma"}
+    assert not J.decide_dict({**old, "physics": {"chroma_before": 0.05}})[0]
+    assert J.decide_dict({**old, "physics": {"chroma_before": 0.001}})[0]
     assert J.decide(_evidence(quality_before=0.95), clear=True)[0]  # denoising: not concerned
     # optional: a step after which noise or JPEG appears that was not seen before
     ev = _evidence("haze", 0.9, 0.1, p=0.99, probs_after={"haze": 0.1, "noise": 0.8})
@@ -331,7 +357,7 @@ def test_a_sure_step_ends_the_search_unless_its_operator_keeps_searching(monkeyp
     def fake_decide(ev, *a, **kw):  # the first candidate sure, the second not
         return True, "", ev.p_better < 0.5
 
-    def fake_evidence(model, ops, before, after, src, cand, mask):
+    def fake_evidence(model, ops, before, after, src, cand, mask, current=None):
         return _evidence(op, 0.9, 0.1, p=p_of[next(tool_of)])
 
     monkeypatch.setattr(J, "decide", fake_decide)
@@ -466,7 +492,9 @@ def test_final_check_falls_back_to_the_steps_the_reperception_was_sure_of(monkey
 
     darken = Tool("darken", ("noise",), lambda im: im * 0.9)
     brighten = Tool("brighten", ("haze",), lambda im: np.clip(im * 1.2, 0, 1))
-    img = _photo()
+    # gray: the script sees no haze in the denoised box, which on a colour box refuses the
+    # dehazing before the comparator is asked (judge.HAZE_SEEN_CHROMA)
+    img = np.repeat(_photo().mean(2, keepdims=True), 3, 2)
     _patch(monkeypatch, [Det("noise", param="sigma", value=10), Det("haze", param="beta",
                                                                      value=1)], img)
     monkeypatch.setattr(planner, "candidates", lambda op: [darken] if op == "noise" else [brighten])

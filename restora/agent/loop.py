@@ -208,7 +208,7 @@ def _execute(step: PlannedStep, current: np.ndarray, src: np.ndarray, model, mar
         # The network treats every degradation the perceiver sees in the crop at once.
         ops = (step.op, *(d.op for d in before.types)) if tool.name in LEARNED else step.op
         mask_box = None if step.mask is None else step.mask[box]
-        ev = J.evidence(model, ops, before, seen_after, src[box], cand[box], mask_box)
+        ev = J.evidence(model, ops, before, seen_after, src[box], cand[box], mask_box, current[box])
         score = J.learned_score(ev, current[box], cand[box], mask_box)
         if on_attempt is not None:
             on_attempt(step, tool.name, box, current[box], cand[box], mask_box, ev, score)

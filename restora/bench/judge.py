@@ -250,8 +250,14 @@ def rules() -> dict[str, Callable[[dict], bool]]:
             lambda s: J.decide_dict(s, quality_slack=0.02)[0],
         "shipped + no new noise or JPEG (not shipped)":
             lambda s: J.decide_dict(s, emerge=True)[0],
-        **{f"shipped + a dehazing needs haze ≥ {t:g} in its box (not shipped)":
-           (lambda s, t=t: J.decide_dict(s, haze_seen=t)[0]) for t in (0.2, 0.3, 0.4)},
+        "shipped without the colour haze bar (a dehazing of a colour box needs haze ≥ 0.3 seen)":
+            lambda s: J.decide_dict(s, haze_seen=None)[0],
+        **{f"shipped, the haze bar at {t:g} on colour boxes": (
+            lambda s, t=t: J.decide_dict(s, haze_seen=t)[0]) for t in (0.2, 0.4)},
+        **{f"shipped, the haze bar on boxes of chroma ≥ {c:g}": (
+            lambda s, c=c: J.decide_dict(s, haze_seen_chroma=c)[0]) for c in (0.01, 0.03)},
+        "shipped, the haze bar on every box, gray ones too (not shipped)":
+            lambda s: J.decide_dict(s, haze_seen_chroma=0.0)[0],
         "shipped without the haze-rise rule (a dehazing may raise the haze it sees)":
             lambda s: J.decide_dict(s, haze_rise=False)[0],
         **{f"shipped + a dehazing may not lower the quality by > {d:g} (not shipped)":
