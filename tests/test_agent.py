@@ -884,6 +884,29 @@ def test_a_noise_step_grows_over_the_noise_its_region_left_out(photo):
     assert (rain.mask == planned).all()
 
 
+def test_a_low_light_region_takes_the_dark_teeth_it_left_out_not_a_dark_sky():
+    from restora.agent.planner import dark_part
+
+    # a lit scene whose left half is under-exposed ×0.15; the region misses a 24×24 tooth of it
+    img = np.full((128, 128, 3), 0.7, np.float32)
+    img[:, :64] *= 0.15
+    mask = np.zeros((128, 128), bool)
+    mask[:, :40] = True
+    mask[20:108, 40:64] = True  # the tooth: rows 0–19 and 108–127 of columns 40–63
+    tooth = np.zeros_like(mask)
+    tooth[:, 40:64] = True
+    tooth &= ~mask
+    assert not dark_part(img, mask, 0.15, reach=0.0)[tooth].any()
+    grown = dark_part(img, mask, 0.15, reach=0.25)
+    assert grown[tooth].mean() > 0.9 and not grown[:, 70:].any()
+    # a night sky: the dark runs on past the reach on the other side, nothing is taken
+    sky = np.full((128, 128, 3), 0.05, np.float32)
+    sky[:, 120:] = 0.7
+    half = np.zeros((128, 128), bool)
+    half[:, :64] = True
+    assert (dark_part(sky, half, 0.15, reach=0.25) == half).all()
+
+
 def test_a_haze_step_grows_over_the_veil_its_region_left_out(photo):
     from restora.agent.planner import PlannedStep, grow_haze_mask, ready
     from restora.degrade import degrade

@@ -542,16 +542,23 @@ def noise_level(img: np.ndarray) -> np.ndarray:
 def grow_mask(level: np.ndarray, mask: np.ndarray, match: float, reach: float) -> np.ndarray:
     """``mask`` grown into the connected neighbouring pixels whose ``level`` (a per-pixel map of
     what the step treats) is at least ``match`` times its median under the mask, no farther
-    than ``reach`` × the long side from it (bool, H×W)."""
-    import cv2
-    from scipy import ndimage
-
+    than ``reach`` × the long side from it (bool, H×W; :func:`grow_into`)."""
     sel = np.asarray(mask) >= 0.5
     if sel.all() or not sel.any() or match <= 0:
         return sel
-    cand = level >= match * float(np.median(level[sel]))
+    return grow_into(level >= match * float(np.median(level[sel])), sel, reach)
+
+
+def grow_into(cand: np.ndarray, sel: np.ndarray, reach: float) -> np.ndarray:
+    """``sel`` (bool) grown into the pixels of ``cand`` (bool) connected to it and no farther
+    than ``reach`` × the long side from it."""
+    import cv2
+    from scipy import ndimage
+
+    if sel.all() or not sel.any() or reach <= 0:
+        return sel
     far = cv2.distanceTransform((~sel).astype(np.uint8), cv2.DIST_L2, 3)
-    grown = sel | (cand & (far <= reach * max(level.shape[:2])))
+    grown = sel | (cand & (far <= reach * max(sel.shape[:2])))
     lab, _ = ndimage.label(grown)
     return np.isin(lab, np.unique(lab[sel]))
 
@@ -614,22 +621,49 @@ def ready(step: PlannedStep, img: np.ndarray, scene_probs: dict[str, float] | No
 DARK_GATE = 1.5
 DARK_HOLE = 256
 LOW_LIGHT_FEATHER = 4.0
+# The same cells and superpixels leave dark pixels of the low light outside its region: black
+# teeth along a dark half's edge once the region is brightened. The region then also takes each
+# patch of pixels as dark (DARK_GATE × the exposure) that touches it, lies within
+# LOW_LIGHT_REACH of the image's long side from it (0: off) and is enclosed by light: at least
+# LOW_LIGHT_ENCLOSED of the pixels around it outside the region are brighter than that. A tooth
+# sits between the region and the lit scene; the black sky of a night or deep-field photo next
+# to the region runs on past the reach and stays as it is.
+LOW_LIGHT_REACH = 0.0
+LOW_LIGHT_ENCLOSED = 0.5
 
 
-def dark_part(img: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
-    """The pixels of ``mask`` (bool) no brighter than :data:`DARK_GATE` × ``scale``."""
+def dark_part(img: np.ndarray, mask: np.ndarray, scale: float,
+              reach: float | None = None) -> np.ndarray:
+    """The pixels of ``mask`` (bool) no brighter than :data:`DARK_GATE` × ``scale``, with the
+    pixels as dark connected to them within ``reach`` (:data:`LOW_LIGHT_REACH` if None)."""
     import cv2
     from scipy import ndimage
 
     level = cv2.GaussianBlur(np.ascontiguousarray(img[..., :3].mean(axis=2), np.float32),
                              (0, 0), 2.0)
     inside = np.asarray(mask) >= 0.5
-    out = inside & (level <= DARK_GATE * float(scale))
+    dark = level <= DARK_GATE * float(scale)
+    out = inside & dark
     holes, n = ndimage.label(inside & ~out)
     if n:
         sizes = np.bincount(holes.ravel(), minlength=n + 1)
         out |= (sizes < DARK_HOLE)[holes] & (holes > 0)
-    return out
+    reach = LOW_LIGHT_REACH if reach is None else reach
+    if reach <= 0 or not out.any() or out.all():
+        return out
+    far = cv2.distanceTransform((~out).astype(np.uint8), cv2.DIST_L2, 3)
+    band = dark & ~out & (far <= reach * max(out.shape))
+    lab, n = ndimage.label(band, structure=np.ones((3, 3), bool))
+    if not n:
+        return out
+    near = ndimage.maximum_filter(lab, size=3)  # the patch each pixel around one borders
+    rim = (near > 0) & (lab == 0) & ~out
+    total = np.bincount(near[rim], minlength=n + 1)
+    lit = np.bincount(near[rim & ~dark], minlength=n + 1)
+    touches = np.bincount(lab[ndimage.binary_dilation(out) & band], minlength=n + 1) > 0
+    keep = touches & (lit >= LOW_LIGHT_ENCLOSED * np.maximum(total, 1)) & (total > 0)
+    keep[0] = False
+    return out | keep[lab]
 
 
 # JPEG compression after the noise (the usual order in a camera) smooths it into blotches the

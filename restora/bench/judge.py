@@ -404,8 +404,9 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
               progress: bool = True) -> str:
     """The planner's dark gate (restora.agent.planner.DARK_GATE: a masked low-light step keeps
     the region's pixels no brighter than that many times its exposure, over a narrow seam), at
-    the shipped value, others and none, and with the noise model read over the whole image
-    rather than the region (restora.agent.planner.REGION_NOISE_MODEL), on ``n``
+    the shipped value, others and none, with the noise model read over the whole image
+    rather than the region (restora.agent.planner.REGION_NOISE_MODEL), and with the region
+    grown over the dark patches it left out at other reaches (LOW_LIGHT_REACH), on ``n``
     regional low-light steps: loop-sized crops of ``photos`` with a masked low light and a
     random recipe (as :func:`structure_gate` draws them), the step's first candidate tool under
     each gate, each judged as the loop judges it. ΔPSNR to the clean crop (whole
@@ -424,9 +425,11 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
     rng = np.random.default_rng(seed)
     rows: list[tuple] = []  # per gate: ΔPSNR, ΔPSNR of the untouched pixels, kept
     bar = tqdm(total=n, desc="low-light steps", disable=not progress)
-    saved = planner.DARK_GATE, planner.REGION_NOISE_MODEL
-    variants = [saved, *((g, saved[1]) for g in sorted({1.0, 1.5, 2.0, 3.0} - {saved[0]})),
-                (saved[0], not saved[1]), (0.0, saved[1])]
+    saved = planner.DARK_GATE, planner.REGION_NOISE_MODEL, planner.LOW_LIGHT_REACH
+    g0, noise0, reach0 = saved
+    variants = [saved, *((g, noise0, reach0) for g in sorted({1.0, 1.5, 2.0, 3.0} - {g0})),
+                (g0, not noise0, reach0), (0.0, noise0, reach0),
+                *((g0, noise0, r) for r in sorted({0.0, 0.04, 0.08} - {reach0}))]
     try:
         for clean in _crops(rng, photos, n, lambda: len(rows), "regional low-light steps",
                             crop=_loop_crop):
@@ -442,7 +445,8 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                 if s.op != "low_light" or s.mask is None or len(rows) >= n:
                     continue
                 got = []
-                for planner.DARK_GATE, planner.REGION_NOISE_MODEL in variants:
+                for planner.DARK_GATE, planner.REGION_NOISE_MODEL, planner.LOW_LIGHT_REACH \
+                        in variants:
                     st = copy.copy(s)
                     if planner.ready(st, a, scene.probs):
                         got = []
@@ -462,16 +466,17 @@ def dark_gate(photos: Sequence, n: int, model, seed: int = STEP_SEED,
                     rows.append(tuple(got))
                     bar.update(1)
     finally:
-        planner.DARK_GATE, planner.REGION_NOISE_MODEL = saved
+        planner.DARK_GATE, planner.REGION_NOISE_MODEL, planner.LOW_LIGHT_REACH = saved
     bar.close()
     lines = [f"{len(rows)} regional low-light steps (planned and passing the physical checks).",
              "", ("| | steps kept by the judge | summed ΔPSNR kept (dB) | harmful kept (≤ −1 dB) "
                   "| untouched pixels, mean ΔPSNR of all steps (dB) |"), "|---|---:|---:|---:|---:|"]
-    for i, (g, region_noise) in enumerate(variants):
+    for i, (g, region_noise, reach) in enumerate(variants):
         o = 3 * i
         name = (f"gate {g:g} × the exposure" + ("" if region_noise else
                                                  ", noise model over the whole image")
-                + (" (shipped)" if (g, region_noise) == saved else "")) if g \
+                + (f", grown over enclosed dark patches within {reach:g}" if reach else "")
+                + (" (shipped)" if (g, region_noise, reach) == saved else "")) if g \
             else "no gate (the region's mask, the default seam)"
         d = np.array([r[o] for r in rows])
         k = np.array([r[o + 2] for r in rows], bool)
